@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderLuaBridgeTests: XCTestCase { func testNothing() {} }

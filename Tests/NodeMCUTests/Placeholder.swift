@@ -1,0 +1,2 @@
+import XCTest
+final class PlaceholderNodeMCUTests: XCTestCase { func testNothing() {} }
