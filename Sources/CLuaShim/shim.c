@@ -1,1 +1,146 @@
 #include "CLuaShim.h"
+#include <string.h>
+
+static nm_Dispatcher nm_dispatch;
+static nm_Releaser nm_release;
+
+void nm_install(nm_Dispatcher dispatcher, nm_Releaser releaser) {
+    nm_dispatch = dispatcher;
+    nm_release = releaser;
+}
+
+/* Per-state bookkeeping kept in the state's extra space. */
+typedef struct nm_Extra {
+    int gcwanted;        /* the script has not stopped the collector */
+    int functionmeta;    /* registry ref of the metatable of function boxes */
+} nm_Extra;
+
+static nm_Extra *extra(lua_State *L) { return *(nm_Extra **)lua_getextraspace(L); }
+
+/* __gc of function boxes and object boxes: release the Swift object once. */
+static int nm_boxgc(lua_State *L) {
+    void **slot = (void **)lua_touserdata(L, 1);
+    if (slot != NULL && *slot != NULL) {
+        void *box = *slot;
+        *slot = NULL;
+        nm_release(box);
+    }
+    return 0;
+}
+
+lua_State *nm_newstate(void) {
+    lua_State *L = luaL_newstate();
+    if (L == NULL) return NULL;
+    nm_Extra *e = (nm_Extra *)lua_newuserdata(L, sizeof(nm_Extra));
+    /* The extra record lives as long as the state: anchor it in the registry. */
+    luaL_ref(L, LUA_REGISTRYINDEX);
+    e->gcwanted = 1;
+    *(nm_Extra **)lua_getextraspace(L) = e;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, nm_boxgc);
+    lua_setfield(L, -2, "__gc");
+    e->functionmeta = luaL_ref(L, LUA_REGISTRYINDEX);
+    /* Swift is in control now: the collector runs only inside nm_pcall. */
+    lua_gc(L, LUA_GCSTOP, 0);
+    return L;
+}
+
+void nm_close(lua_State *L) { lua_close(L); }
+
+static int nm_trampoline(lua_State *L) {
+    void **slot = (void **)lua_touserdata(L, lua_upvalueindex(1));
+    if (slot == NULL || *slot == NULL) return luaL_error(L, "function of a closed runtime");
+    /* No collection (hence no __gc that could raise) while Swift runs. */
+    int running = lua_gc(L, LUA_GCISRUNNING, 0);
+    if (running) lua_gc(L, LUA_GCSTOP, 0);
+    nm_Status status = nm_dispatch(L, *slot);
+    if (running) lua_gc(L, LUA_GCRESTART, 0);
+    switch (status.kind) {
+    case NM_RETURN:
+        return status.value;
+    case NM_ERROR:
+        return luaL_error(L, "%s", lua_tostring(L, -1));
+    case NM_ARGERROR:
+        return luaL_argerror(L, status.value, lua_tostring(L, -1));
+    default:
+        return lua_error(L);
+    }
+}
+
+void nm_pushfunction(lua_State *L, void *function) {
+    void **slot = (void **)lua_newuserdata(L, sizeof(void *));
+    *slot = function;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, extra(L)->functionmeta);
+    lua_setmetatable(L, -2);
+    lua_pushcclosure(L, nm_trampoline, 1);
+}
+
+void nm_pushobject(lua_State *L, void *object, int metatableRef) {
+    void **slot = (void **)lua_newuserdata(L, sizeof(void *));
+    *slot = object;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, metatableRef);
+    lua_setmetatable(L, -2);
+}
+
+void *nm_toobject(lua_State *L, int idx, int metatableRef, int *isbox) {
+    void **slot = (void **)lua_touserdata(L, idx);
+    *isbox = 0;
+    if (slot == NULL || lua_type(L, idx) != LUA_TUSERDATA || !lua_getmetatable(L, idx)) return NULL;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, metatableRef);
+    *isbox = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return *isbox ? *slot : NULL;
+}
+
+void *nm_takeobject(lua_State *L, int idx) {
+    void **slot = (void **)lua_touserdata(L, idx);
+    if (slot == NULL) return NULL;
+    void *object = *slot;
+    *slot = NULL;
+    return object;
+}
+
+/* Message handler: "<msg>\nstack traceback:\n..." as lua.c prints it. The length
+   of "<msg>" is stashed so the caller can print the message alone (PANIC lines). */
+static int nm_traceback(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            msg = lua_tostring(L, -1);
+        else
+            msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    size_t len = strlen(msg);
+    luaL_traceback(L, L, msg, 1);
+    lua_pushinteger(L, (lua_Integer)len);
+    lua_setfield(L, LUA_REGISTRYINDEX, "nodemcu.errlen");
+    return 1;
+}
+
+int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen) {
+    nm_Extra *e = extra(L);
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, nm_traceback);
+    lua_insert(L, base);
+    if (e->gcwanted) lua_gc(L, LUA_GCRESTART, 0);
+    int status = lua_pcall(L, nargs, nresults, base);
+    e->gcwanted = lua_gc(L, LUA_GCISRUNNING, 0);
+    lua_gc(L, LUA_GCSTOP, 0);
+    lua_remove(L, base);
+    if (status != LUA_OK && msglen != NULL) {
+        *msglen = 0;
+        if (lua_getfield(L, LUA_REGISTRYINDEX, "nodemcu.errlen") == LUA_TNUMBER)
+            *msglen = (size_t)lua_tointeger(L, -1);
+        else
+            *msglen = lua_rawlen(L, -2);
+        lua_pop(L, 1);
+        lua_pushnil(L);
+        lua_setfield(L, LUA_REGISTRYINDEX, "nodemcu.errlen");
+    }
+    return status;
+}
+
+int nm_load(lua_State *L, const char *buf, size_t len, const char *chunkname) {
+    return luaL_loadbufferx(L, buf, len, chunkname, "bt");
+}
+

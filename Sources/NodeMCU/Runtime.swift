@@ -1,1 +1,238 @@
-import MQTT
+import EmbeddedLua
+import LuaBridge
+import NIOCore
+
+/// Something that keeps the process alive and must be torn down on a simulated
+/// reboot (an armed timer, a connecting or connected client, an open socket).
+public protocol RuntimeHandle: AnyObject {
+    /// Tears the handle down without any Lua callback (device reboot: no MQTT
+    /// DISCONNECT, so brokers publish wills).
+    func abortForReboot()
+}
+
+/// Where an error in a Lua callback came from; decides how it is printed (spec §1.3).
+public enum CallbackKind: Sendable {
+    /// mqtt, net, tls: a PANIC line in both profiles.
+    case network
+    /// tmr, wifi, gpio, node.task, file: 3.0 passes a traceback to `node.setonerror`.
+    case task
+}
+
+/// One Lua interpreter on one event loop: the modules, the handle count that
+/// decides when the process ends, and the error policy.
+///
+/// Used only on its event loop (bridge rule 3); nothing here is thread-safe.
+public final class Runtime {
+    public let eventLoop: EventLoop
+    public let options: RuntimeOptions
+    public var profile: FirmwareProfile { options.profile }
+
+    /// The current interpreter; replaced on every simulated reboot.
+    public private(set) var vm: LuaVM
+    public var lua: LuaState { vm.state }
+
+    /// Increments on every reboot: work scheduled for an older boot is dropped.
+    public private(set) var generation = 0
+    /// Process start or the last simulated reboot (`tmr.now`, `tmr.time`).
+    public private(set) var bootTime: NIODeadline
+    /// `node.bootreason()`: 0 power-on, 4 software restart.
+    public private(set) var bootReason = 0
+
+    private var handles: [ObjectIdentifier: RuntimeHandle] = [:]
+    /// Keep-alive reasons that are not objects (the REPL until end of input).
+    private var pins = 0
+    private var idleCheckPending = false
+    /// Set once the process is ending or rebooting: nothing else may run.
+    public private(set) var halted = false
+    private var finished = false
+    private var restartTimes: [NIODeadline] = []
+    private let exitPromise: EventLoopPromise<Int32>
+    private var boot: (Runtime) -> Void = { _ in }
+
+    /// Per-boot state modules keep (timers, registered metatables, …).
+    public var modules = ModuleRegistry()
+    /// `node.setonerror(fn)` handler (3.0), kept as a registry ref.
+    public var errorHandler: LuaRef?
+    /// Quirk warnings already printed (one per call site per run, spec §0.3).
+    public var quirkWarnings = QuirkWarnings()
+
+    /// The exit status, once the process should end.
+    public var exitStatus: EventLoopFuture<Int32> { exitPromise.futureResult }
+
+    public init(eventLoop: EventLoop, options: RuntimeOptions) {
+        eventLoop.preconditionInEventLoop()
+        self.eventLoop = eventLoop
+        self.options = options
+        self.exitPromise = eventLoop.makePromise()
+        self.bootTime = eventLoop.now
+        self.vm = LuaVM()
+    }
+
+    // MARK: Boot
+
+    /// Boots the interpreter and runs `body` (the script, `-e` chunks, …) in it;
+    /// `body` runs again after every simulated reboot.
+    public func start(_ body: @escaping (Runtime) -> Void) {
+        boot = body
+        prepareInterpreter()
+        body(self)
+        scheduleIdleCheck()
+    }
+
+    private func prepareInterpreter() {
+        vm.openStandardLibraries()
+        Prelude.install(in: self)
+        modules.installAll(in: self)
+    }
+
+    // MARK: Handles and exit-when-idle
+
+    /// `handle` now keeps the process alive (idempotent).
+    public func retain(_ handle: RuntimeHandle) {
+        handles[ObjectIdentifier(handle)] = handle
+    }
+
+    /// `handle` no longer keeps the process alive; exit is checked on a later tick.
+    public func release(_ handle: RuntimeHandle) {
+        if handles.removeValue(forKey: ObjectIdentifier(handle)) != nil { scheduleIdleCheck() }
+    }
+
+    /// Keeps the process alive without an object (the REPL while it reads input).
+    public func pin() { pins += 1 }
+    public func unpin() {
+        pins -= 1
+        scheduleIdleCheck()
+    }
+
+    public var isIdle: Bool { handles.isEmpty && pins == 0 }
+
+    /// Checks for idleness on a later tick, so a callback that re-arms a timer or
+    /// reconnects does not end the process.
+    public func scheduleIdleCheck() {
+        guard !idleCheckPending, !finished else { return }
+        idleCheckPending = true
+        eventLoop.assumeIsolated().execute {
+            self.idleCheckPending = false
+            if self.isIdle && !self.halted { self.finish(status: 0) }
+        }
+    }
+
+    /// Ends the run with `status`: nothing else runs; once any running Lua has
+    /// unwound, the interpreter is closed (running every `__gc`) and the exit
+    /// status is delivered.
+    public func finish(status: Int32) {
+        guard !finished else { return }
+        finished = true
+        halted = true
+        abortAllHandles()
+        eventLoop.assumeIsolated().execute {
+            self.vm.close()
+            self.exitPromise.succeed(status)
+        }
+    }
+
+    public var isFinished: Bool { finished }
+
+    private func abortAllHandles() {
+        let all = handles.values
+        handles.removeAll()
+        for handle in all { handle.abortForReboot() }
+    }
+
+    // MARK: Running Lua
+
+    /// Whether work scheduled for boot `generation` may still touch Lua.
+    public func isCurrent(_ generation: Int) -> Bool { !halted && generation == self.generation }
+
+    /// Calls the function below `arguments` values as a callback of `kind`:
+    /// protected, errors reported per profile and then handled per `--on-error`.
+    /// Returns false if the callback failed.
+    @discardableResult
+    public func callback(_ kind: CallbackKind, arguments: Int32) -> Bool {
+        switch lua.pcall(arguments: arguments, results: 0) {
+        case .ok:
+            scheduleIdleCheck()
+            return true
+        case .error(let error):
+            reportCallbackError(error, kind: kind)
+            scheduleIdleCheck()
+            return false
+        }
+    }
+
+    /// Prints a callback error as the device does, then applies `--on-error`.
+    public func reportCallbackError(_ error: LuaCallError, kind: CallbackKind) {
+        if profile == .v3_0 && kind == .task {
+            if let handler = errorHandler {
+                // A script-installed handler takes the traceback; the device does
+                // not reboot then, so neither does the host.
+                lua.push(handler)
+                lua.push(error.traceback)
+                if case .error(let nested) = lua.pcall(arguments: 1, results: 0) {
+                    Console.out("PANIC: unprotected error in call to Lua API (\(nested.message))\n")
+                    applyErrorPolicy()
+                }
+                return
+            }
+            Console.out(error.traceback + "\n")
+        } else {
+            Console.out("PANIC: unprotected error in call to Lua API (\(error.message))\n")
+        }
+        applyErrorPolicy()
+    }
+
+    /// Reports an error of the script's top level or a REPL line (spec §1.4).
+    public func reportTopLevelError(_ error: LuaCallError, repl: Bool) {
+        switch (profile, repl) {
+        case (.v2_2, false): Console.out("lua: " + error.traceback + "\n")
+        case (.v2_2, true): Console.out(error.traceback + "\n")
+        case (.v3_0, false): Console.out(error.traceback + "\n")
+        case (.v3_0, true): Console.out("Lua error: " + error.traceback + "\n")
+        }
+        applyErrorPolicy()
+    }
+
+    /// Acts on `--on-error` after an error has been printed.
+    public func applyErrorPolicy() {
+        switch options.onError {
+        case .continue: return
+        case .exit: finish(status: 1)
+        case .restart: reboot(reason: "a Lua error")
+        }
+    }
+
+    // MARK: Simulated reboot (spec §1.3 rule 4)
+
+    /// Reboots like the device: after the running Lua has unwound, every handle is
+    /// torn down abruptly, the interpreter is replaced and the script runs again.
+    public func reboot(reason: String) {
+        guard !halted else { return }
+        halted = true
+        let now = eventLoop.now
+        restartTimes.append(now)
+        restartTimes.removeAll { now - $0 > .seconds(options.restartWindowSeconds) }
+        if restartTimes.count > options.maxRestarts {
+            Console.diagnostic("giving up: \(restartTimes.count) restarts within \(options.restartWindowSeconds) seconds (last after \(reason))")
+            halted = false
+            finish(status: 1)
+            return
+        }
+        Console.diagnostic("restarting (\(reason))")
+        eventLoop.assumeIsolated().execute { self.performReboot() }
+    }
+
+    private func performReboot() {
+        abortAllHandles()
+        generation += 1
+        errorHandler = nil
+        modules = ModuleRegistry()
+        vm.close()
+        vm = LuaVM()
+        bootTime = eventLoop.now
+        bootReason = 4
+        halted = false
+        prepareInterpreter()
+        boot(self)
+        scheduleIdleCheck()
+    }
+}

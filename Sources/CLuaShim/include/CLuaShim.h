@@ -1,4 +1,78 @@
 #ifndef NODEMCU_CLUASHIM_H
 #define NODEMCU_CLUASHIM_H
+
+// The C side of the Lua bridge. Swift never raises a Lua error (a longjmp across
+// Swift frames skips releases and exclusivity bookkeeping): every Lua-callable
+// Swift body runs under nm_trampoline, returns an nm_Status, and the trampoline
+// raises after Swift has returned. See DESIGN.md, "Rules of the Lua bridge".
+
 #include <stddef.h>
+#include <lua5.3/lua.h>
+#include <lua5.3/lauxlib.h>
+#include <lua5.3/lualib.h>
+
+/// What a Swift body asks the trampoline to do once Swift has returned.
+typedef enum {
+    NM_RETURN = 0,   ///< return `value` results from the top of the stack
+    NM_ERROR = 1,    ///< raise the string on top, prefixed with the caller's position
+    NM_RAISE = 2,    ///< raise the value on top as it is
+    NM_ARGERROR = 3, ///< luaL_argerror(value, string on top)
+} nm_StatusKind;
+
+typedef struct nm_Status {
+    int kind;
+    int value;
+} nm_Status;
+
+/// Calls the Swift body `function` (an opaque retained box) for a trampoline call.
+typedef nm_Status (*nm_Dispatcher)(lua_State *L, void *function);
+/// Releases an opaque retained Swift box.
+typedef void (*nm_Releaser)(void *box);
+
+/// Installs the process-wide Swift entry points. Called once before any state exists.
+void nm_install(nm_Dispatcher dispatcher, nm_Releaser releaser);
+
+/// Creates a state whose collector runs only while Lua code runs (see nm_pcall).
+lua_State *nm_newstate(void);
+/// Closes the state; every pending __gc runs, errors in them are ignored by Lua.
+void nm_close(lua_State *L);
+
+/// Pushes a Lua function that runs the Swift body `function` (retained; released
+/// when the function is collected or the state is closed).
+void nm_pushfunction(lua_State *L, void *function);
+
+/// Pushes a new full userdata holding the retained pointer `object`, with the
+/// metatable stored in the registry at `metatableRef`.
+void nm_pushobject(lua_State *L, void *object, int metatableRef);
+/// The pointer held by the userdata at `idx` if its metatable is the one at
+/// `metatableRef`, else NULL. `*isbox` says whether it is such a userdata at all
+/// (a released box still is one, holding NULL).
+void *nm_toobject(lua_State *L, int idx, int metatableRef, int *isbox);
+/// Takes the pointer out of the userdata at `idx` (which must be an object box),
+/// leaving NULL behind; returns the old pointer. Used by __gc and explicit closes
+/// so that an object is released exactly once.
+void *nm_takeobject(lua_State *L, int idx);
+
+/// Calls the function below `nargs` arguments in protected mode with a traceback
+/// message handler. The collector runs during the call only (unless the script
+/// stopped it). On error the top holds "<msg>\nstack traceback:\n..." and
+/// `*msglen` the length of the "<msg>" part.
+int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen);
+/// Loads a chunk (protected; never raises). Mode "bt".
+int nm_load(lua_State *L, const char *buf, size_t len, const char *chunkname);
+
+
+// Re-exports of macros Swift cannot import.
+static inline void nm_pop(lua_State *L, int n) { lua_pop(L, n); }
+static inline void nm_newtable(lua_State *L) { lua_newtable(L); }
+static inline const char *nm_tostring(lua_State *L, int i) { return lua_tolstring(L, i, NULL); }
+static inline int nm_upvalueindex(int i) { return lua_upvalueindex(i); }
+static inline int nm_registryindex(void) { return LUA_REGISTRYINDEX; }
+static inline void nm_pushglobaltable(lua_State *L) { lua_pushglobaltable(L); }
+static inline int nm_isnoneornil(lua_State *L, int i) { return lua_type(L, i) <= 0; }
+static inline void nm_insert(lua_State *L, int i) { lua_insert(L, i); }
+static inline void nm_remove(lua_State *L, int i) { lua_remove(L, i); }
+static inline void nm_replace(lua_State *L, int i) { lua_replace(L, i); }
+static inline lua_Number nm_tonumber(lua_State *L, int i, int *isnum) { return lua_tonumberx(L, i, isnum); }
+
 #endif

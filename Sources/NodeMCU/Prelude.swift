@@ -1,0 +1,36 @@
+import EmbeddedLua
+import LuaBridge
+
+/// Installs the compatibility prelude (`lua/runtime/prelude.lua`, embedded in the
+/// binary) and the console primitive behind `print`.
+enum Prelude {
+    static func install(in runtime: Runtime) {
+        let lua = runtime.lua
+        if let message = lua.load(EmbeddedLua.prelude, chunkName: "=prelude") {
+            fatalError("nodemcu-host: the embedded prelude does not load: \(message)")
+        }
+        lua.newTable()
+        lua.push(function: { lua throws(LuaError) in
+            lua.withBytes(at: 1) { runtime.consoleWrite($0) }
+            return 0
+        })
+        lua.setField("write", in: -2)
+        if case .error(let error) = lua.pcall(arguments: 1, results: 0) {
+            fatalError("nodemcu-host: the embedded prelude failed: \(error.traceback)")
+        }
+        // Device scripts and their modules live in one flat folder (--fs).
+        _ = lua.getGlobal("package")
+        lua.push("./?.lua;./?.lc")
+        lua.setField("path", in: -2)
+        lua.push("")
+        lua.setField("cpath", in: -2)
+        lua.pop()
+    }
+}
+
+extension Runtime {
+    /// Device-console output: stdout, or the `node.output` function when set.
+    func consoleWrite(_ bytes: UnsafeRawBufferPointer) {
+        Console.out(bytes)
+    }
+}

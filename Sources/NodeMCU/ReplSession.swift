@@ -1,0 +1,71 @@
+import LuaBridge
+
+/// The interpreter side of the REPL: takes lines, says which prompt comes next.
+///
+/// As `lua.c`: a chunk is incomplete while its syntax error ends in `<eof>`;
+/// `=expr` and plain expressions print their values; errors are printed per
+/// profile (spec §1.4) and do not leave the REPL (under `--on-error continue`).
+public final class ReplSession {
+    public enum Prompt: Sendable {
+        case primary
+        case continuation
+
+        public var text: String { self == .primary ? "> " : ">> " }
+    }
+
+    unowned let runtime: Runtime
+    private var pending: [UInt8] = []
+
+    public init(runtime: Runtime) {
+        self.runtime = runtime
+    }
+
+    /// Evaluates one input line (without its newline).
+    public func feed(_ line: String) -> Prompt {
+        guard !runtime.halted else { return .primary }
+        let lua = runtime.lua
+        var text = Array(line.utf8)
+        if pending.isEmpty, text.first == UInt8(ascii: "=") {
+            text = Array("return ".utf8) + text.dropFirst()
+        } else if pending.isEmpty, lua.load(Array("return ".utf8) + text, chunkName: "=stdin") == nil {
+            execute()
+            return .primary
+        }
+        let code = pending.isEmpty ? text : pending + [UInt8(ascii: "\n")] + text
+        if let message = lua.load(code, chunkName: "=stdin") {
+            if message.hasSuffix("<eof>") {
+                pending = code
+                return .continuation
+            }
+            pending = []
+            let error = LuaCallError(message: message, traceback: message)
+            runtime.reportTopLevelError(error, repl: true)
+            return .primary
+        }
+        pending = []
+        execute()
+        return .primary
+    }
+
+    /// Runs the loaded chunk on top of the stack; prints its results with `print`.
+    private func execute() {
+        let lua = runtime.lua
+        let base = lua.top - 1
+        switch lua.pcall(arguments: 0, results: -1) {
+        case .ok:
+            let count = lua.top - base
+            if count > 0 {
+                _ = lua.getGlobal("print")
+                lua.insert(at: base + 1)
+                if case .error(let error) = lua.pcall(arguments: count, results: 0) {
+                    runtime.reportTopLevelError(error, repl: true)
+                }
+            }
+            lua.top = base
+        case .error(let error):
+            lua.top = base
+            runtime.reportTopLevelError(error, repl: true)
+        }
+        runtime.scheduleIdleCheck()
+    }
+}

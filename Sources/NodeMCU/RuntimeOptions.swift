@@ -1,0 +1,21 @@
+import MQTT
+
+/// Everything the command line decides about a run.
+public struct RuntimeOptions: Sendable {
+    public var profile: FirmwareProfile = .v2_2
+    public var onError: ErrorPolicy = .exit
+    /// Script arguments, as `lua.c`'s `arg` table: `arg[0]` is the script.
+    public var scriptName: String = "stdin"
+    public var scriptArguments: [String] = []
+    /// Host options for outgoing connections and the MQTT clients.
+    public var remap = AddressRemap()
+    public var maxInflight = 1
+    public var trace = false
+    /// `node.chipid()`: a stable per-machine number (see `ChipID`).
+    public var chipID: Int = ChipID.host
+    /// Give up restarting after this many restarts within `restartWindowSeconds`.
+    public var maxRestarts = 5
+    public var restartWindowSeconds: Int64 = 10
+
+    public init() {}
+}

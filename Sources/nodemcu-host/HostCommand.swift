@@ -1,0 +1,107 @@
+import ArgumentParser
+import MQTT
+import NodeMCU
+
+/// `nodemcu-host [options] [script.lua [args...]]`
+struct HostCommand: ParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "nodemcu-host",
+        abstract: "Run a NodeMCU (ESP8266) Lua script unchanged on this machine.",
+        discussion: """
+            With no script and a terminal on standard input, starts an interactive \
+            Lua REPL whose timers and network callbacks keep running while you type. \
+            The process ends when nothing can produce a callback any more (no armed \
+            timer, no connecting or connected client), or after --run-for.
+
+            Exit status: 0 when idle or when --run-for ends; n for os.exit(n); 1 for \
+            an uncaught error (a script that does not load, an error in the main \
+            chunk, an error in a callback under --on-error exit); 2 for bad usage.
+            """,
+        version: version
+    )
+
+    @Option(name: .customShort("e"), help: ArgumentHelp("Run CHUNK first (repeatable).", valueName: "CHUNK"))
+    var chunks: [String] = []
+
+    @Flag(name: .customShort("i"), help: "Start the REPL after the script.")
+    var interactive = false
+
+    @Option(help: ArgumentHelp("Firmware API profile: 2.2 or 3.0.", valueName: "2.2|3.0"))
+    var firmware: FirmwareProfile = .v2_2
+
+    @Option(
+        help: ArgumentHelp(
+            "Send connections for FROM to TO instead (repeatable). FROM is host or host:port, TO is host:port or host; applies to every outgoing mqtt, net and tls connection.",
+            valueName: "FROM=TO"))
+    var remap: [String] = []
+
+    @Option(name: .customLong("run-for"), help: ArgumentHelp("Stop after SECONDS and exit 0 (devices never exit).", valueName: "SECONDS"))
+    var runFor: Double?
+
+    @Option(
+        name: .customLong("on-error"),
+        help: ArgumentHelp(
+            "After a Lua error: exit (status 1; default for a script), restart (re-run the script in a fresh Lua state, like a device reboot; gives up after 5 restarts within 10 s) or continue (default in the REPL).",
+            valueName: "exit|restart|continue"))
+    var onError: ErrorPolicy?
+
+    @Option(name: .customLong("fs"), help: ArgumentHelp("Root folder for file access, dofile and require (default: the script's folder, else the current one).", valueName: "DIR"))
+    var fsRoot: String?
+
+    @Option(name: .customLong("max-inflight"), help: ArgumentHelp("QoS>0 messages in flight per MQTT client (default 1, as on the device).", valueName: "N"))
+    var maxInflight = 1
+
+    @Flag(help: "One stderr line per MQTT packet and timer event.")
+    var trace = false
+
+    @Argument(
+        help: ArgumentHelp("The script ('-' reads it from standard input) and its arguments (arg[1], …).", valueName: "script.lua [args...]"))
+    var scriptAndArguments: [String] = []
+
+    /// Options that take a value, so `split` does not mistake the value for the script.
+    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight"]
+
+    /// Splits the command line at the script: host options before it, the script
+    /// and its own arguments (which may look like options) from it on.
+    static func split(_ arguments: [String]) -> (host: [String], script: [String]) {
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            if argument == "--" { return (Array(arguments[..<index]), Array(arguments[(index + 1)...])) }
+            if argument == "-" || !argument.hasPrefix("-") { break }
+            index += optionsWithValues.contains(argument) ? 2 : 1
+        }
+        index = min(index, arguments.count)
+        return (Array(arguments[..<index]), Array(arguments[index...]))
+    }
+
+    func validate() throws {
+        if maxInflight < 1 || maxInflight > 65_535 {
+            throw ValidationError("--max-inflight must be between 1 and 65535.")
+        }
+        if let runFor, !(runFor >= 0 && runFor.isFinite) {
+            throw ValidationError("--run-for takes a number of seconds, 0 or more.")
+        }
+        for entry in remap {
+            do {
+                _ = try AddressRemap.Rule(parsing: entry)
+            } catch {
+                throw ValidationError("--remap \(entry): \(error)")
+            }
+        }
+        if scriptAndArguments.first == "-" && interactive {
+            throw ValidationError("-i cannot be used when the script is read from standard input ('-').")
+        }
+    }
+
+    func run() throws {
+        // ArgumentParser calls this; the real work happens in `Launcher.run`, which
+        // never returns.
+        Launcher(command: self).run()
+    }
+}
+
+extension FirmwareProfile: ExpressibleByArgument {}
+extension ErrorPolicy: ExpressibleByArgument {}
