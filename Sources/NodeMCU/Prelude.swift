@@ -27,10 +27,3 @@ enum Prelude {
         lua.pop()
     }
 }
-
-extension Runtime {
-    /// Device-console output: stdout, or the `node.output` function when set.
-    func consoleWrite(_ bytes: UnsafeRawBufferPointer) {
-        Console.out(bytes)
-    }
-}

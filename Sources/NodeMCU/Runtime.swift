@@ -53,6 +53,9 @@ public final class Runtime {
     public var modules = ModuleRegistry()
     /// `node.setonerror(fn)` handler (3.0), kept as a registry ref.
     public var errorHandler: LuaRef?
+    /// Receives device-console output instead of stdout (tests; `node.output`).
+    public var consoleSink: ((UnsafeRawBufferPointer) -> Void)?
+
     /// Quirk warnings already printed (one per call site per run, spec §0.3).
     public var quirkWarnings = QuirkWarnings()
 
@@ -169,14 +172,14 @@ public final class Runtime {
                 lua.push(handler)
                 lua.push(error.traceback)
                 if case .error(let nested) = lua.pcall(arguments: 1, results: 0) {
-                    Console.out("PANIC: unprotected error in call to Lua API (\(nested.message))\n")
+                    print("PANIC: unprotected error in call to Lua API (\(nested.message))")
                     applyErrorPolicy()
                 }
                 return
             }
-            Console.out(error.traceback + "\n")
+            print(error.traceback)
         } else {
-            Console.out("PANIC: unprotected error in call to Lua API (\(error.message))\n")
+            print("PANIC: unprotected error in call to Lua API (\(error.message))")
         }
         applyErrorPolicy()
     }
@@ -184,10 +187,10 @@ public final class Runtime {
     /// Reports an error of the script's top level or a REPL line (spec §1.4).
     public func reportTopLevelError(_ error: LuaCallError, repl: Bool) {
         switch (profile, repl) {
-        case (.v2_2, false): Console.out("lua: " + error.traceback + "\n")
-        case (.v2_2, true): Console.out(error.traceback + "\n")
-        case (.v3_0, false): Console.out(error.traceback + "\n")
-        case (.v3_0, true): Console.out("Lua error: " + error.traceback + "\n")
+        case (.v2_2, false): print("lua: " + error.traceback)
+        case (.v2_2, true): print(error.traceback)
+        case (.v3_0, false): print(error.traceback)
+        case (.v3_0, true): print("Lua error: " + error.traceback)
         }
         applyErrorPolicy()
     }
@@ -201,6 +204,17 @@ public final class Runtime {
         }
     }
 
+    /// Writes a line to the device console.
+    public func print(_ line: String) {
+        var text = line + "\n"
+        text.withUTF8 { consoleWrite(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Device-console output: stdout, or the sink when one is set.
+    public func consoleWrite(_ bytes: UnsafeRawBufferPointer) {
+        if let consoleSink { consoleSink(bytes) } else { Console.out(bytes) }
+    }
+
     // MARK: Simulated reboot (spec §1.3 rule 4)
 
     /// Reboots like the device: after the running Lua has unwound, every handle is
@@ -212,7 +226,7 @@ public final class Runtime {
         restartTimes.append(now)
         restartTimes.removeAll { now - $0 > .seconds(options.restartWindowSeconds) }
         if restartTimes.count > options.maxRestarts {
-            Console.diagnostic("giving up: \(restartTimes.count) restarts within \(options.restartWindowSeconds) seconds (last after \(reason))")
+            Console.diagnostic("giving up after \(options.maxRestarts) restarts within \(options.restartWindowSeconds) seconds (the last one after \(reason))")
             halted = false
             finish(status: 1)
             return
@@ -225,8 +239,9 @@ public final class Runtime {
         abortAllHandles()
         generation += 1
         errorHandler = nil
-        modules = ModuleRegistry()
+        // Close first: the __gc of every object still calls into its module.
         vm.close()
+        modules = ModuleRegistry()
         vm = LuaVM()
         bootTime = eventLoop.now
         bootReason = 4

@@ -1,2 +1,0 @@
-import XCTest
-final class PlaceholderNodeMCUTests: XCTestCase { func testNothing() {} }
