@@ -168,11 +168,25 @@ int main(int argc, char **argv) {
             int rc = mosquitto_connect(ms[i], host, port, 60);
             if (rc) die("connect", rc);
         }
+        /* mosquitto_loop() uses select(), which cannot watch fds >= FD_SETSIZE: poll
+         * the sockets ourselves and let libmosquitto read/write. */
+        struct pollfd *pfd = calloc(count, sizeof(*pfd));
         double deadline = now_us() + 60e6;
         while (g_connected < count) {
-            for (long i = 0; i < count; i++) mosquitto_loop(ms[i], 0, 1);
+            for (long i = 0; i < count; i++) {
+                pfd[i].fd = mosquitto_socket(ms[i]);
+                pfd[i].events = POLLIN | (mosquitto_want_write(ms[i]) ? POLLOUT : 0);
+                pfd[i].revents = 0;
+            }
+            if (poll(pfd, count, 100) < 0 && errno != EINTR) { perror("poll"); return 1; }
+            for (long i = 0; i < count; i++) {
+                if (pfd[i].revents & POLLOUT) mosquitto_loop_write(ms[i], 1);
+                if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+                    int rc = mosquitto_loop_read(ms[i], 1);
+                    if (rc) die("read", rc);
+                }
+            }
             if (now_us() > deadline) { fprintf(stderr, "timeout\n"); return 1; }
-            if (g_connected < count) usleep(1000);
         }
         printf("READY %ld\n", g_connected);
         fflush(stdout);
