@@ -13,6 +13,19 @@ public struct MQTTOversizedPublish: Sendable, Equatable {
     public var packetID: UInt16?
     /// The whole packet's size on the wire (fixed header included).
     public var packetSize: Int
+
+    public init(
+        topic: ByteBuffer, partialPayload: ByteBuffer, qos: UInt8, retain: Bool, dup: Bool,
+        packetID: UInt16?, packetSize: Int
+    ) {
+        self.topic = topic
+        self.partialPayload = partialPayload
+        self.qos = qos
+        self.retain = retain
+        self.dup = dup
+        self.packetID = packetID
+        self.packetSize = packetSize
+    }
 }
 
 /// One item produced by `MQTTPacketDecoder`.

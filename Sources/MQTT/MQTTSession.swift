@@ -478,8 +478,10 @@ public struct MQTTSession: Sendable {
                 actions.append(.send(.disconnect, .disconnect))
                 return
             }
+            // Strictly serial: while the window is full nothing goes out, not even
+            // entries that wait for no reply (acknowledgements for incoming traffic).
+            guard outstanding.count < configuration.maxInflight else { return }
             if let awaited {
-                guard outstanding.count < configuration.maxInflight else { return }
                 outstanding.insert(awaited)
                 if case .pubRec(let id, _) = head { incomingQoS2[id] = true }
             }
