@@ -89,6 +89,7 @@ public struct MQTTSession: Sendable {
     private var keepaliveArmed = false
     private var pingOutstanding = false
     private var disconnectQueued = false
+    private var eventsSuppressed = false
 
     private var pending = CircularBuffer<Entry>(initialCapacity: 16)
     /// Outstanding entries by (expected reply type << 16 | packet id).
@@ -152,6 +153,7 @@ public struct MQTTSession: Sendable {
         keepaliveArmed = false
         pingOutstanding = false
         disconnectQueued = false
+        eventsSuppressed = false
     }
 
     /// Reports that a packet sent with `token` has been handed to the network.
@@ -170,7 +172,8 @@ public struct MQTTSession: Sendable {
             }
             return actions
         case .publishQoS0:
-            if state == .connected {
+            // Also after a queued DISCONNECT went out behind it; never after close(.immediate).
+            if state == .connected || (state == .closing && !eventsSuppressed) {
                 actions.append(.deliver(.published(packetID: nil)))
             }
         case .other:
@@ -293,6 +296,7 @@ public struct MQTTSession: Sendable {
         switch mode {
         case .immediate:
             resetConnectionState()
+            eventsSuppressed = true
             state = .closing
             return [.send(.disconnect, .disconnect)]
         case .queued:
