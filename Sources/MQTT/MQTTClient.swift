@@ -271,6 +271,14 @@ public final class MQTTClient {
                 return
             }
             connection.channel = channel
+            if !connection.ready {
+                // TLS: the handshake must finish within the connect timeout too.
+                eventLoop.assumeIsolated().scheduleTask(in: configuration.tcpConnectTimeout) {
+                    guard self.isCurrent(connection), !connection.ready else { return }
+                    if connection.lastError == nil { connection.lastError = HandshakeTimeout() }
+                    channel.close(promise: nil)
+                }
+            }
         case .failure(let error):
             guard isCurrent(connection) else { return }
             if let error = error as? NIOConnectionError, error.connectionErrors.isEmpty {
@@ -440,6 +448,10 @@ public final class MQTTClient {
 
     // MARK: - Helpers
 
+    struct HandshakeTimeout: Error, CustomStringConvertible {
+        var description: String { "timed out" }
+    }
+
     static func makeSSLContext(_ options: MQTTTLSOptions) throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeClientConfiguration()
         switch options.verification {
@@ -455,6 +467,15 @@ public final class MQTTClient {
 
     static func describe(_ error: any Error) -> String {
         if let error = error as? IOError { return error.description }
+        if let error = error as? NIOSSLError, case .handshakeFailed(let inner) = error {
+            // "…:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at …" → "certificate verify failed"
+            let text = String(describing: inner)
+            if let range = text.firstRange(of: "OPENSSL_internal:") {
+                let reason = text[range.upperBound...].prefix { $0 != " " && $0 != "]" }
+                return String(reason.lowercased().map { $0 == "_" ? " " : $0 })
+            }
+            return text
+        }
         if let error = error as? NIOConnectionError {
             return error.connectionErrors.map { "\($0.target): \(describe($0.error))" }.joined(separator: "; ")
         }

@@ -295,6 +295,17 @@ final class FakeBrokerClientTests: XCTestCase {
         XCTAssertEqual(client.unconsumed, [])
     }
 
+    func testTLSHandshakeTimeoutIsMinusFive() throws {
+        let client = try ClientHarness(configuration: MQTTClientConfiguration(tcpConnectTimeout: .milliseconds(300)))
+        try client.connect(port: broker.port, tls: MQTTTLSOptions(verification: .none), options: options())
+        let link = try broker.accept()  // plain TCP: never answers the ClientHello
+        XCTAssertEqual(
+            try client.next(),
+            .connectFailed(MQTTConnectFailure(code: -5, reason: "TLS handshake failed: timed out")))
+        XCTAssertFalse(link.unreadBytes.isEmpty, "a ClientHello was sent")
+        XCTAssertEqual(client.unconsumed, [])
+    }
+
     func testDNSFailureIsMinusThree() throws {
         let client = try ClientHarness()
         try client.connect(host: "no-such-host.invalid", port: 1883, options: options())
