@@ -350,6 +350,63 @@ final class FakeBrokerClientTests: XCTestCase {
         XCTAssertFalse(text.isEmpty)
     }
 
+    func testReconnectAfterRemoteCloseDiscardsTheQueueAndKeepsCountingIDs() throws {
+        let (client, link) = try connected()
+        try client.run { client in
+            try client.publish(topic: Array("a".utf8), payload: Array("1".utf8), qos: 1, retain: false)
+            try client.publish(topic: Array("a".utf8), payload: Array("2".utf8), qos: 1, retain: false)
+        }
+        try link.expect(Packets.publish("a", "1", qos: 1, id: 1))
+        link.close()
+        XCTAssertEqual(try client.next(), .closed(.remoteClosed))
+        try client.connect(port: broker.port, options: options())
+        let link2 = try broker.accept()
+        try link2.expect(.connect(options().connectPacket))
+        try link2.send(Packets.connAck(0, sessionPresent: true))
+        XCTAssertEqual(try client.next(), .tcpConnected)
+        XCTAssertEqual(try client.next(), .connected(sessionPresent: true))
+        let id = try client.run { try $0.publish(topic: Array("b".utf8), payload: Array("3".utf8), qos: 1, retain: false) }
+        XCTAssertEqual(id, 3)
+        // Nothing from the old queue is re-sent (no client-side session state).
+        try link2.expect(Packets.publish("b", "3", qos: 1, id: 3))
+    }
+
+    func testConnectWhileConnectingAbandonsTheFirstAttempt() throws {
+        let client = try ClientHarness()
+        let port = broker.port
+        try client.run { client in
+            try client.connect(host: "127.0.0.1", port: port, options: MQTTConnectOptions(clientID: Array("first".utf8)))
+            XCTAssertEqual(client.state, .connecting)
+            try client.connect(host: "127.0.0.1", port: port, options: MQTTConnectOptions(clientID: Array("second".utf8)))
+        }
+        let links = [try broker.accept(), try broker.accept()]
+        XCTAssertEqual(try client.next(), .tcpConnected)
+        var connects: [MQTTPacket] = []
+        for link in links {
+            if link.isClosed || (try? link.expectClosed(timeout: 0.5)) != nil {
+                XCTAssertEqual(link.unreadBytes, [], "the abandoned attempt sent nothing")
+            } else {
+                connects.append(try link.nextPacket())
+            }
+        }
+        XCTAssertEqual(connects, [.connect(MQTTConnectOptions(clientID: Array("second".utf8)).connectPacket)])
+        XCTAssertEqual(client.unconsumed, [])
+    }
+
+    func testManyPublishesInOneTickArriveInOrder() throws {
+        let (client, link) = try connected()
+        try client.run { client in
+            for i in 0..<200 {
+                try client.publish(topic: Array("t".utf8), payload: Array(String(i).utf8), qos: 0, retain: false)
+            }
+        }
+        for i in 0..<200 {
+            try link.expect(Packets.publish("t", String(i)))
+        }
+        let acks = try client.waitForCount(200) { $0 == .published(packetID: nil) }
+        XCTAssertEqual(acks.count, 200)
+    }
+
     func testTraceLines() throws {
         let (client, link) = try connected()
         try client.run { try $0.publish(topic: Array("t".utf8), payload: Array("hello".utf8), qos: 1, retain: false) }
