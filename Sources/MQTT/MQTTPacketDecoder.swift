@@ -118,10 +118,10 @@ public struct MQTTPacketDecoder: ByteToMessageDecoder, Sendable {
         let start = buffer.readerIndex
         let qos = (flags >> 1) & 3
         let remaining = total - headerSize
-        guard let topicLength = buffer.getInteger(at: start + headerSize, as: UInt16.self) else {
-            if remaining < 2 { throw MQTTProtocolError("PUBLISH topic length exceeds the remaining length") }
-            return nil
+        guard remaining >= 2 else {
+            throw MQTTProtocolError("PUBLISH topic length exceeds the remaining length")
         }
+        guard let topicLength = buffer.getInteger(at: start + headerSize, as: UInt16.self) else { return nil }
         let topicEnd = headerSize + 2 + Int(topicLength) + (qos > 0 ? 2 : 0)
         guard topicEnd <= total else {
             throw MQTTProtocolError("PUBLISH topic exceeds the remaining length")
@@ -137,7 +137,6 @@ public struct MQTTPacketDecoder: ByteToMessageDecoder, Sendable {
         let count = min(bytesToSkip, buffer.readableBytes)
         buffer.moveReaderIndex(forwardBy: count)
         bytesToSkip -= count
-        _ = start
         return MQTTOversizedPublish(
             topic: topic, partialPayload: partial, qos: qos, retain: flags & 1 != 0,
             dup: flags & 0x08 != 0, packetID: id, packetSize: total)

@@ -186,6 +186,13 @@ final class PacketCodecTests: XCTestCase {
         XCTAssertEqual(tiny.partialPayload.readableBytes, 0)
     }
 
+    func testOversizedPathRejectsMalformedPublishLikeTheNormalPath() {
+        // remaining length 1: no room for the topic length, whatever follows in the stream
+        for bytes: [UInt8] in [[0x30, 1, 0], [0x30, 1, 0, 0xD0, 0], [0x32, 4, 0, 2, 0x61, 0x62]] {
+            XCTAssertThrowsError(try Packets.decodeAll(bytes, maxPacketSize: 2), "\(bytes)")
+        }
+    }
+
     func testAnnounced256MBPacketIsSkippedWithoutBuffering() throws {
         var decoder = MQTTPacketDecoder(maxPacketSize: 1024)
         let remaining = MQTTSerializer.maxRemainingLength  // 256 MB - 1

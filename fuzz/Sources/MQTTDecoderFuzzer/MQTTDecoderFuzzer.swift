@@ -39,7 +39,7 @@ enum DecoderFuzzing {
     static func check(_ bytes: UnsafeRawBufferPointer) {
         guard let control = bytes.first else { return }
         let input = UnsafeRawBufferPointer(rebasing: bytes.dropFirst())
-        let limits: [Int?] = [nil, 5, 16, 64]
+        let limits: [Int?] = [nil, 2, 9, 64]
         let limit = limits[Int(control & 3)]
         let chunk = Int(control >> 2) + 1
         let whole = decode(input, chunk: max(1, input.count), limit: limit)
