@@ -63,5 +63,13 @@ let package = Package(
         ),
         // Runs the real binary on scripts under lua/tests and examples/.
         .testTarget(name: "ScenarioTests", dependencies: ["TestSupport"]),
+
+        // MQTT decoder fuzz target. A plain build makes a corpus replayer; `fuzz/run`
+        // builds it with -sanitize=fuzzer,address -DFUZZING into .build-fuzz.
+        .executableTarget(
+            name: "MQTTDecoderFuzzer",
+            dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
+            path: "fuzz/Sources/MQTTDecoderFuzzer"
+        ),
     ]
 )

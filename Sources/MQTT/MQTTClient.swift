@@ -1,0 +1,484 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+
+/// A long-lived MQTT 3.1.1 client (one per Lua `mqtt.Client`): connect, close, connect again.
+///
+/// Not thread-safe: create and use it only on `eventLoop`. Events go to `eventHandler`
+/// on the loop, in order, never inside the API call that caused them.
+///
+/// Wire behaviour: see `MQTTSession` (queue, QoS flows, keepalive, timeouts). Writes are
+/// coalesced into one buffer and one flush per loop tick. Incoming payloads are slices of
+/// the receive buffer (not copied before they reach the owner).
+public final class MQTTClient {
+    /// Where the client is in its connection life.
+    public enum State: Sendable, Equatable {
+        /// Never connected, or the last connection is over (after `.closed`/`.connectFailed`
+        /// without TCP), or aborted.
+        case idle
+        /// DNS lookup, TCP connect or TLS handshake pending.
+        case connecting
+        /// TCP (and TLS) up: the firmware's "connected". CONNACK may still be pending.
+        case connected
+        /// TCP still up but the connection is ending (DISCONNECT sent, connect failure,
+        /// keepalive or protocol error); `.closed` follows.
+        case closing
+    }
+
+    /// The loop everything happens on.
+    public let eventLoop: any EventLoop
+    public let configuration: MQTTClientConfiguration
+    /// Receives the events (see `MQTTClientEvent`).
+    public var eventHandler: ((MQTTClientEvent) -> Void)?
+    /// `--trace`: one line per packet in (`<`) and out (`>`), e.g.
+    /// `mqtt > PUBLISH id=3 qos=1 retain=0 dup=0 topic="a/b" len=5`.
+    public var trace: ((String) -> Void)?
+
+    var session: MQTTSession
+    var connection: Connection?
+    private var generation = 0
+    private var events = CircularBuffer<MQTTClientEvent>(initialCapacity: 16)
+    private var apiDepth = 0
+    private var draining = false
+    private var drainScheduled = false
+    private var timer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
+
+    /// Per-connection record (one per `connect` call).
+    final class Connection {
+        let generation: Int
+        var channel: (any Channel)?
+        var ready = false
+        var closed = false
+        var closeCause: MQTTCloseCause?
+        var lastError: (any Error)?
+        var outBuffer: ByteBuffer
+        var outTokens: [MQTTSession.WriteToken] = []
+        var flushScheduled = false
+
+        init(generation: Int) {
+            self.generation = generation
+            self.outBuffer = ByteBufferAllocator().buffer(capacity: 0)
+        }
+    }
+
+    public init(
+        eventLoop: any EventLoop, configuration: MQTTClientConfiguration = MQTTClientConfiguration(),
+        eventHandler: ((MQTTClientEvent) -> Void)? = nil
+    ) {
+        self.eventLoop = eventLoop
+        self.configuration = configuration
+        self.eventHandler = eventHandler
+        self.session = MQTTSession(configuration: .init(
+            maxInflight: configuration.maxInflight,
+            connectSendTimeout: configuration.connectSendTimeout,
+            connAckTimeout: configuration.connAckTimeout))
+    }
+
+    /// The current state.
+    public var state: State {
+        guard let connection else { return .idle }
+        guard connection.ready else { return .connecting }
+        return session.state == .closing ? .closing : .connected
+    }
+
+    /// The identifier the next QoS>0 publish, subscribe or unsubscribe will get (unless it
+    /// is still in use).
+    public var nextPacketID: UInt16 { session.packetIDs.nextCandidate }
+
+    // MARK: - API
+
+    /// Starts a connection to `host:port` (after `configuration.remap`), with TLS if `tls`
+    /// is given. An IP literal starts the TCP connect inside this call; a name is resolved
+    /// asynchronously (failure: `.connectFailed(-3)`). A pending DNS/TCP/TLS attempt is
+    /// abandoned (it delivers no more events); a closing connection is detached (its
+    /// `.closed` is not delivered).
+    ///
+    /// - Throws: `MQTTClientError.alreadyConnected` in state `.connected`.
+    public func connect(host: String, port: Int, tls: MQTTTLSOptions? = nil, options: MQTTConnectOptions) throws {
+        eventLoop.preconditionInEventLoop()
+        apiDepth += 1
+        defer { apiDepth -= 1 }
+        guard state != .connected else { throw MQTTClientError.alreadyConnected }
+        if state != .idle {
+            detachConnection()
+        }
+        session.connectionClosed()
+        connectOptions = options
+        generation += 1
+        let connection = Connection(generation: generation)
+        self.connection = connection
+
+        var (targetHost, targetPort) = configuration.remap.apply(host: host, port: port)
+        if targetHost.hasPrefix("["), targetHost.hasSuffix("]") {
+            targetHost = String(targetHost.dropFirst().dropLast())
+        }
+        let ipAddress = try? SocketAddress(ipAddress: targetHost, port: targetPort)
+
+        var sslContext: NIOSSLContext?
+        var serverName: String?
+        if let tls {
+            do {
+                sslContext = try Self.makeSSLContext(tls)
+            } catch {
+                failBeforeTCP(connection, MQTTConnectFailure(
+                    code: MQTTConnectFailure.serverNotFound, reason: "TLS setup failed: \(error)"))
+                return
+            }
+            serverName = tls.serverName ?? (ipAddress == nil ? targetHost : nil)
+        }
+
+        let handler = MQTTChannelHandler(client: self, connection: connection, usesTLS: tls != nil)
+        let boundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
+        let maxPacketSize = configuration.maxIncomingPacketSize
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(configuration.tcpConnectTimeout)
+            .channelOption(.allowRemoteHalfClosure, value: false)
+            .channelInitializer { [sslContext, serverName] channel in
+                do {
+                    let sync = channel.pipeline.syncOperations
+                    if let sslContext {
+                        try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
+                    }
+                    try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maxPacketSize: maxPacketSize)))
+                    try sync.addHandler(boundHandler.value)
+                    return channel.eventLoop.makeSucceededVoidFuture()
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
+            }
+        let future: EventLoopFuture<any Channel>
+        if let ipAddress {
+            future = bootstrap.connect(to: ipAddress)
+        } else {
+            future = bootstrap.connect(host: targetHost, port: targetPort)
+        }
+        let displayHost = targetHost
+        future.assumeIsolated().whenComplete { result in
+            self.connectCompleted(connection, result, host: displayHost, port: targetPort)
+        }
+    }
+
+    /// Queues a PUBLISH. `qos` goes on the wire as `qos & 3`. Returns the packet identifier
+    /// (nil for QoS 0). The completion arrives as `.published`.
+    ///
+    /// - Throws: `MQTTClientError.notConnected` unless the state is `.connected`.
+    @discardableResult
+    public func publish(topic: ByteBuffer, payload: ByteBuffer, qos: UInt8, retain: Bool) throws -> UInt16? {
+        eventLoop.preconditionInEventLoop()
+        apiDepth += 1
+        defer { apiDepth -= 1 }
+        guard state == .connected else { throw MQTTClientError.notConnected }
+        let (id, actions) = session.publish(topic: topic, payload: payload, qos: qos, retain: retain, now: .now())
+        perform(actions)
+        return id
+    }
+
+    /// Convenience: publish from byte arrays.
+    @discardableResult
+    public func publish(topic: [UInt8], payload: [UInt8], qos: UInt8, retain: Bool) throws -> UInt16? {
+        try publish(
+            topic: ByteBuffer(bytes: topic), payload: ByteBuffer(bytes: payload), qos: qos, retain: retain)
+    }
+
+    /// Queues one SUBSCRIBE with all `subscriptions`. Returns its packet identifier; the
+    /// SUBACK arrives as `.subscribed`.
+    @discardableResult
+    public func subscribe(_ subscriptions: [SubscribePacket.Subscription]) throws -> UInt16 {
+        eventLoop.preconditionInEventLoop()
+        apiDepth += 1
+        defer { apiDepth -= 1 }
+        guard state == .connected else { throw MQTTClientError.notConnected }
+        let (id, actions) = session.subscribe(subscriptions, now: .now())
+        perform(actions)
+        return id
+    }
+
+    /// Queues one UNSUBSCRIBE with all `topicFilters`. Returns its packet identifier; the
+    /// UNSUBACK arrives as `.unsubscribed`.
+    @discardableResult
+    public func unsubscribe(_ topicFilters: [[UInt8]]) throws -> UInt16 {
+        eventLoop.preconditionInEventLoop()
+        apiDepth += 1
+        defer { apiDepth -= 1 }
+        guard state == .connected else { throw MQTTClientError.notConnected }
+        let (id, actions) = session.unsubscribe(topicFilters, now: .now())
+        perform(actions)
+        return id
+    }
+
+    /// Uses up a packet identifier without sending anything (the firmware does this for a
+    /// publish that is too large). Works in any state.
+    @discardableResult
+    public func consumePacketID() -> UInt16 {
+        session.consumePacketID()
+    }
+
+    /// Ends a connection with DISCONNECT; see `MQTTCloseMode`. Does nothing unless the
+    /// state is `.connected` (a pending DNS/TCP attempt is not cancelled — use `abort()`).
+    public func close(_ mode: MQTTCloseMode) {
+        eventLoop.preconditionInEventLoop()
+        apiDepth += 1
+        defer { apiDepth -= 1 }
+        guard state == .connected else { return }
+        if mode == .immediate {
+            events.removeAll()
+        }
+        perform(session.close(mode, now: .now()))
+    }
+
+    /// Closes TCP at once (no DISCONNECT) and drops every pending and future event of the
+    /// current connection or attempt (a simulated device reboot). The client can connect
+    /// again.
+    public func abort() {
+        eventLoop.preconditionInEventLoop()
+        apiDepth += 1
+        defer { apiDepth -= 1 }
+        detachConnection()
+        events.removeAll()
+    }
+
+    // MARK: - Connection events (from the handler and futures)
+
+    private func detachConnection() {
+        guard let connection else { return }
+        self.connection = nil
+        connection.closed = true
+        connection.channel?.close(promise: nil)
+        session.connectionClosed()
+        events.removeAll()
+        cancelTimer()
+    }
+
+    private func isCurrent(_ connection: Connection) -> Bool {
+        self.connection === connection && !connection.closed
+    }
+
+    private func failBeforeTCP(_ connection: Connection, _ failure: MQTTConnectFailure) {
+        guard isCurrent(connection) else { return }
+        self.connection = nil
+        connection.closed = true
+        session.connectionClosed()
+        enqueue(.connectFailed(failure))
+        drainIfPossible()
+    }
+
+    private func connectCompleted(_ connection: Connection, _ result: Result<any Channel, any Error>, host: String, port: Int) {
+        switch result {
+        case .success(let channel):
+            if !isCurrent(connection) {
+                channel.close(promise: nil)
+                return
+            }
+            connection.channel = channel
+            if !connection.ready {
+                // TLS: the handshake must finish within the connect timeout too.
+                eventLoop.assumeIsolated().scheduleTask(in: configuration.tcpConnectTimeout) {
+                    guard self.isCurrent(connection), !connection.ready else { return }
+                    if connection.lastError == nil { connection.lastError = HandshakeTimeout() }
+                    channel.close(promise: nil)
+                }
+            }
+        case .failure(let error):
+            guard isCurrent(connection) else { return }
+            if let error = error as? NIOConnectionError, error.connectionErrors.isEmpty {
+                let cause = error.dnsAError ?? error.dnsAAAAError
+                failBeforeTCP(connection, MQTTConnectFailure(
+                    code: MQTTConnectFailure.dnsFailure,
+                    reason: "DNS lookup of \(host) failed" + (cause.map { ": \($0)" } ?? "")))
+            } else {
+                failBeforeTCP(connection, MQTTConnectFailure(
+                    code: MQTTConnectFailure.serverNotFound,
+                    reason: "TCP connect to \(host):\(port) failed: \(Self.describe(error))"))
+            }
+        }
+    }
+
+    func channelReady(_ connection: Connection, channel: any Channel) {
+        guard isCurrent(connection) else {
+            channel.close(promise: nil)
+            return
+        }
+        connection.channel = channel
+        connection.ready = true
+        enqueue(.tcpConnected)
+        perform(session.connectionEstablished(connectPacket, now: .now()))
+    }
+
+    private var connectOptions = MQTTConnectOptions(clientID: [])
+    private var connectPacket: ConnectPacket { connectOptions.connectPacket }
+
+    func received(_ connection: Connection, _ inbound: MQTTInbound) {
+        guard isCurrent(connection), connection.ready else { return }
+        if let trace { trace("mqtt < " + inbound.traceDescription) }
+        perform(session.received(inbound, now: .now()))
+    }
+
+    func errorCaught(_ connection: Connection, _ error: any Error) {
+        guard isCurrent(connection) else { return }
+        if let protocolError = error as? MQTTProtocolError, connection.ready {
+            if let trace { trace("mqtt < protocol error: \(protocolError.description)") }
+            perform(session.protocolError(protocolError))
+            return
+        }
+        if connection.lastError == nil { connection.lastError = error }
+        connection.channel?.close(promise: nil)
+    }
+
+    func channelInactive(_ connection: Connection) {
+        guard isCurrent(connection) else { return }
+        self.connection = nil
+        connection.closed = true
+        cancelTimer()
+        if !connection.ready {
+            // Closed before TCP/TLS was up (TLS handshake or verification failure).
+            session.connectionClosed()
+            let reason = connection.lastError.map { "TLS handshake failed: \(Self.describe($0))" }
+                ?? "connection closed during the TLS handshake"
+            enqueue(.connectFailed(MQTTConnectFailure(code: MQTTConnectFailure.serverNotFound, reason: reason)))
+            drainIfPossible()
+            return
+        }
+        let cause = connection.closeCause
+            ?? connection.lastError.map { MQTTCloseCause.ioError(Self.describe($0)) }
+            ?? .remoteClosed
+        session.connectionClosed()
+        enqueue(.closed(cause))
+        drainIfPossible()
+    }
+
+    // MARK: - Performing actions
+
+    private func perform(_ actions: [MQTTSession.Action]) {
+        var closeCause: MQTTCloseCause?
+        for action in actions {
+            switch action {
+            case .send(let packet, let token):
+                send(packet, token)
+            case .deliver(let event):
+                enqueue(event)
+            case .closeConnection(let cause):
+                closeCause = cause
+            }
+        }
+        if let closeCause, let connection, connection.closeCause == nil {
+            connection.closeCause = closeCause
+            connection.channel?.close(promise: nil)
+        }
+        rescheduleTimer()
+        drainIfPossible()
+    }
+
+    private func send(_ packet: MQTTPacket, _ token: MQTTSession.WriteToken) {
+        guard let connection, connection.channel != nil else { return }
+        if let trace { trace("mqtt > " + packet.traceDescription) }
+        packet.write(to: &connection.outBuffer)
+        connection.outTokens.append(token)
+        guard !connection.flushScheduled else { return }
+        connection.flushScheduled = true
+        eventLoop.assumeIsolated().execute {
+            self.flush(connection)
+        }
+    }
+
+    private func flush(_ connection: Connection) {
+        connection.flushScheduled = false
+        guard isCurrent(connection), let channel = connection.channel, !connection.outTokens.isEmpty else { return }
+        let buffer = connection.outBuffer
+        let tokens = connection.outTokens
+        connection.outBuffer = channel.allocator.buffer(capacity: min(buffer.readableBytes, 65_536))
+        connection.outTokens = []
+        channel.writeAndFlush(buffer).assumeIsolated().whenComplete { result in
+            guard case .success = result, self.isCurrent(connection) else { return }
+            let now = NIODeadline.now()
+            var actions: [MQTTSession.Action] = []
+            for token in tokens {
+                actions += self.session.written(token, now: now)
+            }
+            self.perform(actions)
+        }
+    }
+
+    // MARK: - Timer
+
+    private func rescheduleTimer() {
+        guard connection != nil, let deadline = session.nextDeadline else {
+            cancelTimer()
+            return
+        }
+        if let scheduled = timerDeadline, scheduled <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.timer = nil
+            self.timerDeadline = nil
+            self.perform(self.session.tick(now: .now()))
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+        timerDeadline = nil
+    }
+
+    // MARK: - Events
+
+    private func enqueue(_ event: MQTTClientEvent) {
+        events.append(event)
+    }
+
+    private func drainIfPossible() {
+        guard !draining, !events.isEmpty else { return }
+        if apiDepth > 0 {
+            guard !drainScheduled else { return }
+            drainScheduled = true
+            eventLoop.assumeIsolated().execute {
+                self.drainScheduled = false
+                self.drainIfPossible()
+            }
+            return
+        }
+        draining = true
+        defer { draining = false }
+        while let event = events.popFirst() {
+            eventHandler?(event)
+        }
+    }
+
+    // MARK: - Helpers
+
+    struct HandshakeTimeout: Error, CustomStringConvertible {
+        var description: String { "timed out" }
+    }
+
+    static func makeSSLContext(_ options: MQTTTLSOptions) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        switch options.verification {
+        case .systemTrustStore:
+            break
+        case .certificates(let pem):
+            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(pem))
+        case .none:
+            configuration.certificateVerification = .none
+        }
+        return try NIOSSLContext(configuration: configuration)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? IOError { return error.description }
+        if let error = error as? NIOSSLError, case .handshakeFailed(let inner) = error {
+            // "…:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at …" → "certificate verify failed"
+            let text = String(describing: inner)
+            if let range = text.firstRange(of: "OPENSSL_internal:") {
+                let reason = text[range.upperBound...].prefix { $0 != " " && $0 != "]" }
+                return String(reason.lowercased().map { $0 == "_" ? " " : $0 })
+            }
+            return text
+        }
+        if let error = error as? NIOConnectionError {
+            return error.connectionErrors.map { "\($0.target): \(describe($0.error))" }.joined(separator: "; ")
+        }
+        return String(describing: error)
+    }
+}

@@ -1,0 +1,102 @@
+import NIOCore
+
+/// Settings of an `MQTTClient` that hold for all its connections.
+public struct MQTTClientConfiguration: Sendable {
+    /// Entries waiting for a broker reply that may be outstanding at once (device: 1;
+    /// `--max-inflight N`).
+    public var maxInflight: Int
+    /// TCP connect timeout (firmware 2.2: 5 s). Expiry is connect failure -5.
+    public var tcpConnectTimeout: TimeAmount
+    /// CONNECT must be written within this time after TCP connected (else -1).
+    public var connectSendTimeout: TimeAmount
+    /// CONNACK must arrive within this time after CONNECT was written (else -2).
+    public var connAckTimeout: TimeAmount
+    /// Incoming PUBLISH packets larger than this many bytes (fixed header included) are
+    /// reported as `.oversizedMessage` instead of `.message`. nil: no limit.
+    public var maxIncomingPacketSize: Int?
+    /// Redirects every outgoing connection (`--remap`).
+    public var remap: AddressRemap
+
+    public init(
+        maxInflight: Int = 1,
+        tcpConnectTimeout: TimeAmount = .seconds(5),
+        connectSendTimeout: TimeAmount = .seconds(5),
+        connAckTimeout: TimeAmount = .seconds(5),
+        maxIncomingPacketSize: Int? = nil,
+        remap: AddressRemap = AddressRemap()
+    ) {
+        self.maxInflight = maxInflight
+        self.tcpConnectTimeout = tcpConnectTimeout
+        self.connectSendTimeout = connectSendTimeout
+        self.connAckTimeout = connAckTimeout
+        self.maxIncomingPacketSize = maxIncomingPacketSize
+        self.remap = remap
+    }
+}
+
+/// TLS settings for one connection.
+public struct MQTTTLSOptions: Sendable, Equatable {
+    /// How the server certificate is checked.
+    public enum Verification: Sendable, Equatable {
+        /// Against the system trust store (default), with host name / IP checks.
+        case systemTrustStore
+        /// Against these CA certificates (PEM bytes, one or more certificates), with host
+        /// name / IP checks.
+        case certificates(pem: [UInt8])
+        /// Not at all (`tls.cert.verify(false)`).
+        case none
+    }
+
+    public var verification: Verification
+    /// SNI and the name the certificate is checked against. nil: the host connected to
+    /// (after remapping); no SNI is sent for an IP address (its IP SAN is checked instead).
+    public var serverName: String?
+
+    public init(verification: Verification = .systemTrustStore, serverName: String? = nil) {
+        self.verification = verification
+        self.serverName = serverName
+    }
+}
+
+/// What goes into CONNECT. Empty user name / password are omitted, as on the device; a
+/// will with an empty topic is omitted.
+public struct MQTTConnectOptions: Sendable, Equatable {
+    /// Client identifier. Empty: no CONNECT can be built (device behaviour); nothing is sent
+    /// and the attempt fails with -1 after `connectSendTimeout`.
+    public var clientID: [UInt8]
+    /// Keepalive in seconds; 0 disables PINGREQ (the Lua module maps 0 to 60 itself).
+    public var keepAlive: UInt16
+    public var username: [UInt8]?
+    public var password: [UInt8]?
+    public var will: ConnectPacket.Will?
+    public var cleanSession: Bool
+
+    public init(
+        clientID: [UInt8], keepAlive: UInt16 = 60, username: [UInt8]? = nil, password: [UInt8]? = nil,
+        will: ConnectPacket.Will? = nil, cleanSession: Bool = true
+    ) {
+        self.clientID = clientID
+        self.keepAlive = keepAlive
+        self.username = username
+        self.password = password
+        self.will = will
+        self.cleanSession = cleanSession
+    }
+
+    /// The CONNECT packet these options produce.
+    public var connectPacket: ConnectPacket {
+        ConnectPacket(
+            clientID: clientID, keepAlive: keepAlive, cleanSession: cleanSession,
+            will: (will?.topic.isEmpty ?? true) ? nil : will,
+            username: (username?.isEmpty ?? true) ? nil : username,
+            password: (password?.isEmpty ?? true) ? nil : password)
+    }
+}
+
+/// Misuse of the client API (the Lua module checks state first and raises its own texts).
+public enum MQTTClientError: Error, Sendable, Equatable {
+    /// `connect` while TCP is connected.
+    case alreadyConnected
+    /// publish/subscribe/unsubscribe without a usable connection.
+    case notConnected
+}

@@ -1,0 +1,496 @@
+import NIOCore
+
+/// The MQTT 3.1.1 client session state machine: no sockets, no clock of its own.
+///
+/// The owner (normally `MQTTClient`) tells it what happened (TCP connected, a packet
+/// arrived, a write completed, time passed) and performs the returned actions in order.
+/// One value lives as long as the client: the packet-identifier allocator survives
+/// reconnects, everything else is per connection and discarded when it ends.
+///
+/// Outgoing traffic goes through one FIFO (behaviour spec §2.12): entries leave in order;
+/// an entry that waits for a broker reply (QoS 1/2 PUBLISH, PUBREL, SUBSCRIBE, UNSUBSCRIBE,
+/// PUBREC for an incoming QoS 2) counts against `maxInflight`, and while the window is full
+/// nothing behind it is sent — generated acknowledgements included.
+public struct MQTTSession: Sendable {
+    /// Tunables of the state machine.
+    public struct Configuration: Sendable, Equatable {
+        /// How many entries waiting for a broker reply may be outstanding (device: 1).
+        public var maxInflight: Int
+        /// CONNECT must have been written within this time after TCP connected (else -1).
+        public var connectSendTimeout: TimeAmount
+        /// CONNACK must arrive within this time after CONNECT was written (else -2).
+        public var connAckTimeout: TimeAmount
+
+        public init(
+            maxInflight: Int = 1, connectSendTimeout: TimeAmount = .seconds(5),
+            connAckTimeout: TimeAmount = .seconds(5)
+        ) {
+            self.maxInflight = max(1, maxInflight)
+            self.connectSendTimeout = connectSendTimeout
+            self.connAckTimeout = connAckTimeout
+        }
+    }
+
+    /// Connection phase.
+    public enum State: Sendable, Equatable {
+        /// No connection.
+        case idle
+        /// TCP is up; CONNECT has not been written yet (or cannot be built: empty client id).
+        case awaitingConnectWrite
+        /// CONNECT written; waiting for CONNACK.
+        case awaitingConnAck
+        /// CONNACK accepted.
+        case connected
+        /// The connection is being closed (DISCONNECT sent, or a failure); nothing more is
+        /// sent or delivered.
+        case closing
+    }
+
+    /// What a completed write means; passed back in `written(_:now:)`.
+    public enum WriteToken: Sendable, Equatable {
+        case connect
+        case publishQoS0
+        case disconnect
+        case other
+    }
+
+    /// Something the owner must do.
+    public enum Action: Sendable, Equatable {
+        /// Write this packet (coalesced; report completion with `written(token, now:)`).
+        case send(MQTTPacket, WriteToken)
+        /// Deliver this event to the client's owner.
+        case deliver(MQTTClientEvent)
+        /// Close the TCP connection; when it has closed, deliver `.closed(cause)`.
+        case closeConnection(MQTTCloseCause)
+    }
+
+    /// One entry of the outgoing FIFO.
+    enum Entry: Sendable {
+        case publish(PublishPacket)
+        case subscribe(SubscribePacket)
+        case unsubscribe(UnsubscribePacket)
+        case pubAck(UInt16)
+        case pubRec(UInt16, awaitsRelease: Bool)
+        case pubRel(UInt16)
+        case pubComp(UInt16)
+        case pingReq
+        case pingResp
+        case disconnect
+    }
+
+    public let configuration: Configuration
+    public private(set) var state: State = .idle
+    /// The long-lived packet identifier allocator.
+    public private(set) var packetIDs = MQTTPacketIDAllocator()
+
+    private var keepAlive: TimeAmount = .zero
+    private var phaseStarted = NIODeadline.uptimeNanoseconds(0)
+    private var lastSendCompleted = NIODeadline.uptimeNanoseconds(0)
+    private var keepaliveArmed = false
+    private var pingOutstanding = false
+    private var disconnectQueued = false
+    private var eventsSuppressed = false
+
+    private var pending = CircularBuffer<Entry>(initialCapacity: 16)
+    /// Outstanding entries by (expected reply type << 16 | packet id).
+    private var outstanding = Set<UInt32>()
+    /// Our identifiers in use by the queue (PUBLISH QoS>0, SUBSCRIBE, UNSUBSCRIBE, PUBREL).
+    private var idsInUse = Set<UInt16>()
+    /// Incoming QoS 2 identifiers awaiting PUBREL, and whether their PUBREC has been sent.
+    private var incomingQoS2: [UInt16: Bool] = [:]
+
+    public init(configuration: Configuration = Configuration()) {
+        self.configuration = configuration
+    }
+
+    // MARK: - Queries
+
+    /// The earliest time `tick(now:)` has something to do (a timeout or keepalive), if any.
+    public var nextDeadline: NIODeadline? {
+        switch state {
+        case .awaitingConnectWrite: return phaseStarted + configuration.connectSendTimeout
+        case .awaitingConnAck: return phaseStarted + configuration.connAckTimeout
+        case .connected:
+            guard keepaliveArmed, keepAlive > .zero else { return nil }
+            return lastSendCompleted + keepAlive
+        case .idle, .closing: return nil
+        }
+    }
+
+    /// Entries queued and not yet sent.
+    public var pendingCount: Int { pending.count }
+    /// Entries sent and waiting for a broker reply.
+    public var outstandingCount: Int { outstanding.count }
+    /// Whether `close(.queued)` has appended a DISCONNECT that has not gone out yet.
+    public var isDisconnectQueued: Bool { disconnectQueued }
+
+    // MARK: - Connection lifecycle
+
+    /// TCP (and TLS) connected: send CONNECT outside the queue. With an empty client id no
+    /// CONNECT can be built (as on the device): nothing is sent and -1 follows after the
+    /// timeout.
+    public mutating func connectionEstablished(_ connect: ConnectPacket, now: NIODeadline) -> [Action] {
+        resetConnectionState()
+        state = .awaitingConnectWrite
+        phaseStarted = now
+        keepAlive = .seconds(Int64(connect.keepAlive))
+        guard !connect.clientID.isEmpty else { return [] }
+        return [.send(.connect(connect), .connect)]
+    }
+
+    /// The connection has ended (for any reason): discard the queue and all per-connection
+    /// state. The packet identifier allocator is kept.
+    public mutating func connectionClosed() {
+        resetConnectionState()
+        state = .idle
+    }
+
+    private mutating func resetConnectionState() {
+        pending.removeAll(keepingCapacity: true)
+        outstanding.removeAll(keepingCapacity: true)
+        idsInUse.removeAll(keepingCapacity: true)
+        incomingQoS2.removeAll(keepingCapacity: true)
+        keepaliveArmed = false
+        pingOutstanding = false
+        disconnectQueued = false
+        eventsSuppressed = false
+    }
+
+    /// Reports that a packet sent with `token` has been handed to the network.
+    public mutating func written(_ token: WriteToken, now: NIODeadline) -> [Action] {
+        var actions: [Action] = []
+        switch token {
+        case .connect:
+            if state == .awaitingConnectWrite {
+                state = .awaitingConnAck
+                phaseStarted = now
+            }
+            return actions
+        case .disconnect:
+            if state == .closing {
+                actions.append(.closeConnection(.localClose))
+            }
+            return actions
+        case .publishQoS0:
+            // Also after a queued DISCONNECT went out behind it; never after close(.immediate).
+            if state == .connected || (state == .closing && !eventsSuppressed) {
+                actions.append(.deliver(.published(packetID: nil)))
+            }
+        case .other:
+            break
+        }
+        if state == .connected {
+            lastSendCompleted = now
+            keepaliveArmed = true
+        }
+        return actions
+    }
+
+    /// Time passed: check the CONNECT/CONNACK timeouts and keepalive.
+    public mutating func tick(now: NIODeadline) -> [Action] {
+        guard let deadline = nextDeadline, now >= deadline else { return [] }
+        switch state {
+        case .awaitingConnectWrite:
+            return fail(MQTTConnectFailure.connectSendTimeout, "CONNECT not sent within \(Self.seconds(configuration.connectSendTimeout))")
+        case .awaitingConnAck:
+            return fail(MQTTConnectFailure.connAckTimeout, "no CONNACK within \(Self.seconds(configuration.connAckTimeout))")
+        case .connected:
+            if pingOutstanding {
+                state = .closing
+                return [.closeConnection(.keepaliveTimeout)]
+            }
+            keepaliveArmed = false
+            guard pending.isEmpty, outstanding.isEmpty else {
+                // Device behaviour: no ping while the queue is busy; the timer restarts with
+                // the next completed send.
+                return []
+            }
+            pingOutstanding = true
+            pending.append(.pingReq)
+            var actions: [Action] = []
+            pump(into: &actions)
+            return actions
+        case .idle, .closing:
+            return []
+        }
+    }
+
+    private static func seconds(_ amount: TimeAmount) -> String {
+        let ms = amount.nanoseconds / 1_000_000
+        return ms % 1000 == 0 ? "\(ms / 1000) s" : "\(ms) ms"
+    }
+
+    private mutating func fail(_ code: Int, _ reason: String) -> [Action] {
+        state = .closing
+        return [
+            .closeConnection(.connectFailed(code)),
+            .deliver(.connectFailed(MQTTConnectFailure(code: code, reason: reason))),
+        ]
+    }
+
+    /// The decoder (or the connection) found a protocol violation.
+    public mutating func protocolError(_ error: MQTTProtocolError) -> [Action] {
+        guard state != .idle, state != .closing else { return [] }
+        if state == .awaitingConnectWrite || state == .awaitingConnAck {
+            return fail(MQTTConnectFailure.notAConnAck, "invalid first packet: \(error.description)")
+        }
+        state = .closing
+        return [.closeConnection(.protocolError(error.description))]
+    }
+
+    // MARK: - Requests from the owner
+
+    /// Consumes a packet identifier without sending anything (the firmware does this for a
+    /// publish that is too large).
+    public mutating func consumePacketID() -> UInt16 {
+        allocateID()
+    }
+
+    private mutating func allocateID() -> UInt16 {
+        let inUse = idsInUse
+        return packetIDs.allocate(isInUse: { inUse.contains($0) })
+    }
+
+    /// Queues a PUBLISH. Returns its packet identifier (nil for QoS 0) and the actions.
+    /// `qos` is sent as `qos & 3`; QoS 3 gets an identifier and waits for a PUBACK.
+    public mutating func publish(
+        topic: ByteBuffer, payload: ByteBuffer, qos: UInt8, retain: Bool, now: NIODeadline
+    ) -> (packetID: UInt16?, actions: [Action]) {
+        let qos = qos & 3
+        var id: UInt16?
+        if qos > 0 {
+            let newID = allocateID()
+            idsInUse.insert(newID)
+            id = newID
+        }
+        let packet = PublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, packetID: id)
+        return (id, enqueue(.publish(packet)))
+    }
+
+    /// Queues one SUBSCRIBE carrying all `subscriptions`. Returns its packet identifier.
+    public mutating func subscribe(
+        _ subscriptions: [SubscribePacket.Subscription], now: NIODeadline
+    ) -> (packetID: UInt16, actions: [Action]) {
+        let id = allocateID()
+        idsInUse.insert(id)
+        return (id, enqueue(.subscribe(SubscribePacket(packetID: id, subscriptions: subscriptions))))
+    }
+
+    /// Queues one UNSUBSCRIBE carrying all `topicFilters`. Returns its packet identifier.
+    public mutating func unsubscribe(
+        _ topicFilters: [[UInt8]], now: NIODeadline
+    ) -> (packetID: UInt16, actions: [Action]) {
+        let id = allocateID()
+        idsInUse.insert(id)
+        return (id, enqueue(.unsubscribe(UnsubscribePacket(packetID: id, topicFilters: topicFilters))))
+    }
+
+    /// Ends the connection with a DISCONNECT (see `MQTTCloseMode`).
+    public mutating func close(_ mode: MQTTCloseMode, now: NIODeadline) -> [Action] {
+        switch state {
+        case .idle, .closing:
+            return []
+        case .awaitingConnectWrite, .awaitingConnAck, .connected:
+            break
+        }
+        switch mode {
+        case .immediate:
+            resetConnectionState()
+            eventsSuppressed = true
+            state = .closing
+            return [.send(.disconnect, .disconnect)]
+        case .queued:
+            guard !disconnectQueued else { return [] }
+            return enqueue(.disconnect)
+        }
+    }
+
+    private mutating func enqueue(_ entry: Entry) -> [Action] {
+        guard state != .idle, state != .closing else { return [] }
+        if disconnectQueued {
+            // Behind the DISCONNECT: never sent, discarded with the connection.
+            return []
+        }
+        if case .disconnect = entry { disconnectQueued = true }
+        pending.append(entry)
+        var actions: [Action] = []
+        pump(into: &actions)
+        return actions
+    }
+
+    // MARK: - Incoming
+
+    /// Handles one decoded item from the broker.
+    public mutating func received(_ inbound: MQTTInbound, now: NIODeadline) -> [Action] {
+        switch state {
+        case .idle, .closing:
+            return []
+        case .awaitingConnectWrite, .awaitingConnAck:
+            guard case .packet(.connAck(let connAck)) = inbound else {
+                let what: String
+                switch inbound {
+                case .packet(let packet): what = packet.type.description
+                case .oversizedPublish: what = "PUBLISH"
+                }
+                return fail(MQTTConnectFailure.notAConnAck, "first packet from the broker was \(what), not CONNACK")
+            }
+            guard connAck.returnCode == 0 else {
+                return fail(Int(connAck.returnCode), Self.connAckReason(connAck.returnCode))
+            }
+            state = .connected
+            lastSendCompleted = now
+            keepaliveArmed = true
+            var actions: [Action] = [.deliver(.connected(sessionPresent: connAck.sessionPresent))]
+            pump(into: &actions)
+            return actions
+        case .connected:
+            break
+        }
+        var actions: [Action] = []
+        switch inbound {
+        case .oversizedPublish(let publish):
+            let message = MQTTMessage(
+                topic: publish.topic, payload: publish.partialPayload, qos: publish.qos,
+                retain: publish.retain, dup: publish.dup, packetID: publish.packetID)
+            receivedPublish(message, event: .oversizedMessage(message, packetSize: publish.packetSize), into: &actions)
+        case .packet(let packet):
+            switch packet {
+            case .publish(let publish):
+                let message = MQTTMessage(
+                    topic: publish.topic, payload: publish.payload, qos: publish.qos,
+                    retain: publish.retain, dup: publish.dup, packetID: publish.packetID)
+                receivedPublish(message, event: .message(message), into: &actions)
+            case .pubAck(let ack):
+                if outstanding.remove(Self.key(.pubAck, ack.packetID)) != nil {
+                    idsInUse.remove(ack.packetID)
+                    actions.append(.deliver(.published(packetID: ack.packetID)))
+                }
+            case .pubRec(let rec):
+                if outstanding.remove(Self.key(.pubRec, rec.packetID)) != nil {
+                    pending.append(.pubRel(rec.packetID))
+                }
+            case .pubComp(let comp):
+                if outstanding.remove(Self.key(.pubComp, comp.packetID)) != nil {
+                    idsInUse.remove(comp.packetID)
+                    actions.append(.deliver(.published(packetID: comp.packetID)))
+                }
+            case .pubRel(let rel):
+                outstanding.remove(Self.key(.pubRel, rel.packetID))
+                incomingQoS2.removeValue(forKey: rel.packetID)
+                pending.append(.pubComp(rel.packetID))
+            case .subAck(let subAck):
+                if outstanding.remove(Self.key(.subAck, subAck.packetID)) != nil {
+                    idsInUse.remove(subAck.packetID)
+                    actions.append(.deliver(.subscribed(packetID: subAck.packetID, returnCodes: subAck.returnCodes)))
+                }
+            case .unsubAck(let unsubAck):
+                if outstanding.remove(Self.key(.unsubAck, unsubAck.packetID)) != nil {
+                    idsInUse.remove(unsubAck.packetID)
+                    actions.append(.deliver(.unsubscribed(packetID: unsubAck.packetID)))
+                }
+            case .pingReq:
+                pending.append(.pingResp)
+            case .pingResp:
+                pingOutstanding = false
+            case .connAck, .connect, .subscribe, .unsubscribe, .disconnect:
+                return protocolError(MQTTProtocolError("unexpected \(packet.type) from the broker"))
+            }
+        }
+        pump(into: &actions)
+        return actions
+    }
+
+    private mutating func receivedPublish(_ message: MQTTMessage, event: MQTTClientEvent, into actions: inout [Action]) {
+        switch message.qos {
+        case 0:
+            actions.append(.deliver(event))
+        case 1:
+            actions.append(.deliver(event))
+            pending.append(.pubAck(message.packetID!))
+        default:
+            let id = message.packetID!
+            if let pubRecSent = incomingQoS2[id] {
+                // Already delivered; acknowledge again but do not deliver twice.
+                if pubRecSent { pending.append(.pubRec(id, awaitsRelease: false)) }
+            } else {
+                incomingQoS2[id] = false
+                actions.append(.deliver(event))
+                pending.append(.pubRec(id, awaitsRelease: true))
+            }
+        }
+    }
+
+    static func connAckReason(_ code: UInt8) -> String {
+        switch code {
+        case 1: return "connection refused: unacceptable protocol version"
+        case 2: return "connection refused: identifier rejected"
+        case 3: return "connection refused: server unavailable"
+        case 4: return "connection refused: bad user name or password"
+        case 5: return "connection refused: not authorized"
+        default: return "connection refused: return code \(code)"
+        }
+    }
+
+    // MARK: - The FIFO
+
+    private static func key(_ reply: MQTTPacketType, _ id: UInt16) -> UInt32 {
+        UInt32(reply.rawValue) << 16 | UInt32(id)
+    }
+
+    /// Sends entries from the head of the queue while the window allows.
+    private mutating func pump(into actions: inout [Action]) {
+        guard state == .connected else { return }
+        while let head = pending.first {
+            var awaited: UInt32?
+            let packet: MQTTPacket
+            var token = WriteToken.other
+            switch head {
+            case .publish(let publish):
+                packet = .publish(publish)
+                switch publish.qos {
+                case 0: token = .publishQoS0
+                case 2: awaited = Self.key(.pubRec, publish.packetID!)
+                default: awaited = Self.key(.pubAck, publish.packetID!)
+                }
+            case .subscribe(let subscribe):
+                packet = .subscribe(subscribe)
+                awaited = Self.key(.subAck, subscribe.packetID)
+            case .unsubscribe(let unsubscribe):
+                packet = .unsubscribe(unsubscribe)
+                awaited = Self.key(.unsubAck, unsubscribe.packetID)
+            case .pubAck(let id):
+                packet = .pubAck(PubAckPacket(packetID: id))
+            case .pubRec(let id, let awaitsRelease):
+                packet = .pubRec(PubRecPacket(packetID: id))
+                // If the PUBREL already came, this PUBREC no longer waits for anything.
+                if awaitsRelease, incomingQoS2[id] != nil {
+                    awaited = Self.key(.pubRel, id)
+                }
+            case .pubRel(let id):
+                packet = .pubRel(PubRelPacket(packetID: id))
+                awaited = Self.key(.pubComp, id)
+            case .pubComp(let id):
+                packet = .pubComp(PubCompPacket(packetID: id))
+            case .pingReq:
+                packet = .pingReq
+            case .pingResp:
+                packet = .pingResp
+            case .disconnect:
+                guard outstanding.isEmpty else { return }
+                pending.removeAll()
+                state = .closing
+                actions.append(.send(.disconnect, .disconnect))
+                return
+            }
+            // Strictly serial: while the window is full nothing goes out, not even
+            // entries that wait for no reply (acknowledgements for incoming traffic).
+            guard outstanding.count < configuration.maxInflight else { return }
+            if let awaited {
+                outstanding.insert(awaited)
+                if case .pubRec(let id, _) = head { incomingQoS2[id] = true }
+            }
+            pending.removeFirst()
+            actions.append(.send(packet, token))
+        }
+    }
+}

@@ -1,0 +1,352 @@
+import MQTT
+import NIOCore
+import TestSupport
+import XCTest
+
+/// The session state machine driven directly, with a manual clock.
+final class SessionTests: XCTestCase {
+    typealias Action = MQTTSession.Action
+
+    private var now = NIODeadline.uptimeNanoseconds(1_000_000_000)
+    private func advance(_ amount: TimeAmount) { now = now + amount }
+
+    private func connectPacket(keepAlive: UInt16 = 10) -> ConnectPacket {
+        ConnectPacket(clientID: Array("c".utf8), keepAlive: keepAlive, cleanSession: true)
+    }
+
+    /// Writes are reported as completed at once.
+    private func complete(_ session: inout MQTTSession, _ actions: [Action]) -> [Action] {
+        var all: [Action] = []
+        var queue = actions
+        while !queue.isEmpty {
+            let action = queue.removeFirst()
+            all.append(action)
+            if case .send(_, let token) = action {
+                queue += session.written(token, now: now)
+            }
+        }
+        return all
+    }
+
+    private func sent(_ actions: [Action]) -> [MQTTPacket] {
+        actions.compactMap { if case .send(let p, _) = $0 { return p } else { return nil } }
+    }
+
+    private func events(_ actions: [Action]) -> [MQTTClientEvent] {
+        actions.compactMap { if case .deliver(let e) = $0 { return e } else { return nil } }
+    }
+
+    private func connected(maxInflight: Int = 1, keepAlive: UInt16 = 10) -> MQTTSession {
+        var session = MQTTSession(configuration: .init(maxInflight: maxInflight))
+        let a = complete(&session, session.connectionEstablished(connectPacket(keepAlive: keepAlive), now: now))
+        XCTAssertEqual(sent(a), [.connect(connectPacket(keepAlive: keepAlive))])
+        let b = complete(&session, session.received(.packet(Packets.connAck(0)), now: now))
+        XCTAssertEqual(events(b), [.connected(sessionPresent: false)])
+        XCTAssertEqual(session.state, .connected)
+        return session
+    }
+
+    private func publish(_ session: inout MQTTSession, qos: UInt8, _ text: String = "m") -> (UInt16?, [Action]) {
+        let (id, actions) = session.publish(
+            topic: ByteBuffer(string: "t"), payload: ByteBuffer(string: text), qos: qos, retain: false, now: now)
+        return (id, complete(&session, actions))
+    }
+
+    // MARK: - Connect sequence
+
+    func testConnAckTimeoutIsMinusTwoAndClosesFirst() {
+        var session = MQTTSession()
+        _ = complete(&session, session.connectionEstablished(connectPacket(), now: now))
+        XCTAssertEqual(session.state, .awaitingConnAck)
+        advance(.milliseconds(4999))
+        XCTAssertEqual(session.tick(now: now), [])
+        advance(.milliseconds(1))
+        let actions = session.tick(now: now)
+        XCTAssertEqual(actions.count, 2)
+        XCTAssertEqual(actions.first, .closeConnection(.connectFailed(-2)))
+        guard case .deliver(.connectFailed(let failure)) = actions.last else { return XCTFail() }
+        XCTAssertEqual(failure.code, -2)
+    }
+
+    func testConnectNotWrittenIsMinusOne() {
+        var session = MQTTSession()
+        let actions = session.connectionEstablished(connectPacket(), now: now)
+        XCTAssertEqual(sent(actions).count, 1)  // never reported as written
+        XCTAssertEqual(session.nextDeadline, now + .seconds(5))
+        advance(.seconds(5))
+        XCTAssertEqual(session.tick(now: now).first, .closeConnection(.connectFailed(-1)))
+    }
+
+    func testEmptyClientIDSendsNothingAndFailsWithMinusOne() {
+        var session = MQTTSession()
+        XCTAssertEqual(session.connectionEstablished(ConnectPacket(clientID: [], keepAlive: 60, cleanSession: true), now: now), [])
+        advance(.seconds(5))
+        XCTAssertEqual(session.tick(now: now).first, .closeConnection(.connectFailed(-1)))
+    }
+
+    func testFirstPacketNotConnAckIsMinusFour() {
+        var session = MQTTSession()
+        _ = complete(&session, session.connectionEstablished(connectPacket(), now: now))
+        let actions = session.received(.packet(Packets.publish("a", "b")), now: now)
+        XCTAssertEqual(actions.first, .closeConnection(.connectFailed(-4)))
+        XCTAssertEqual(events(actions).map { if case .connectFailed(let f) = $0 { return f.code } else { return 0 } }, [-4])
+    }
+
+    func testConnAckRefusalCodes() {
+        for code: UInt8 in 1...5 {
+            var session = MQTTSession()
+            _ = complete(&session, session.connectionEstablished(connectPacket(), now: now))
+            let actions = session.received(.packet(Packets.connAck(code)), now: now)
+            XCTAssertEqual(actions.first, .closeConnection(.connectFailed(Int(code))))
+            guard case .deliver(.connectFailed(let f)) = actions.last else { return XCTFail() }
+            XCTAssertEqual(f.code, Int(code))
+            XCTAssertNotNil(f.reason)
+        }
+    }
+
+    func testRequestsBeforeConnAckAreQueuedAndSentAfter() {
+        var session = MQTTSession()
+        _ = complete(&session, session.connectionEstablished(connectPacket(), now: now))
+        let (_, a) = publish(&session, qos: 0)
+        XCTAssertEqual(sent(a), [])
+        let b = complete(&session, session.received(.packet(Packets.connAck(0, sessionPresent: true)), now: now))
+        XCTAssertEqual(sent(b), [Packets.publish("t", "m")])
+        XCTAssertEqual(events(b), [.connected(sessionPresent: true), .published(packetID: nil)])
+    }
+
+    // MARK: - Packet ids
+
+    func testPacketIDsStartAtOneAndSurviveReconnect() {
+        var session = connected()
+        let (id1, _) = publish(&session, qos: 1)
+        XCTAssertEqual(id1, 1)
+        let (id0, _) = publish(&session, qos: 0)
+        XCTAssertNil(id0)
+        XCTAssertEqual(session.subscribe([.init(topicFilter: [0x61], qos: 0)], now: now).packetID, 2)
+        XCTAssertEqual(session.unsubscribe([[0x61]], now: now).packetID, 3)
+        XCTAssertEqual(session.consumePacketID(), 4)
+        session.connectionClosed()
+        _ = complete(&session, session.connectionEstablished(connectPacket(), now: now))
+        _ = complete(&session, session.received(.packet(Packets.connAck(0)), now: now))
+        XCTAssertEqual(publish(&session, qos: 2).0, 5)
+    }
+
+    func testPacketIDWrapSkipsZeroAndIDsInUse() {
+        var allocator = MQTTPacketIDAllocator(startingAt: 65534)
+        XCTAssertEqual(allocator.allocate(), 65534)
+        XCTAssertEqual(allocator.allocate(), 65535)
+        XCTAssertEqual(allocator.allocate(), 1)
+        XCTAssertEqual(allocator.allocate(isInUse: { $0 == 2 || $0 == 3 }), 4)
+
+        var session = connected()
+        let (first, _) = publish(&session, qos: 1)  // id 1, stays in use (no PUBACK)
+        XCTAssertEqual(first, 1)
+        for _ in 0..<65533 { _ = session.consumePacketID() }  // 2...65534
+        XCTAssertEqual(session.consumePacketID(), 65535)
+        XCTAssertEqual(publish(&session, qos: 1).0, 2, "wraps, skips 0 and the in-use 1")
+    }
+
+    // MARK: - QoS flows and the FIFO
+
+    func testQoS1PublishCompletesOnMatchingPubAckOnly() {
+        var session = connected()
+        let (id, a) = publish(&session, qos: 1)
+        XCTAssertEqual(sent(a), [Packets.publish("t", "m", qos: 1, id: 1)])
+        XCTAssertEqual(events(session.received(.packet(Packets.pubAck(99)), now: now)), [])
+        XCTAssertEqual(events(session.received(.packet(Packets.pubAck(id!)), now: now)), [.published(packetID: id)])
+        XCTAssertEqual(events(session.received(.packet(Packets.pubAck(id!)), now: now)), [], "duplicate ignored")
+        XCTAssertEqual(session.state, .connected)
+    }
+
+    func testQoS2OutgoingFlowAppendsPubRelAtTheTail() {
+        var session = connected()
+        let (id, a) = publish(&session, qos: 2, "one")
+        XCTAssertEqual(sent(a), [Packets.publish("t", "one", qos: 2, id: id)])
+        let (_, b) = publish(&session, qos: 0, "two")
+        XCTAssertEqual(sent(b), [], "blocked behind the QoS 2 publish")
+        let c = complete(&session, session.received(.packet(Packets.pubRec(id!)), now: now))
+        XCTAssertEqual(sent(c), [Packets.publish("t", "two"), Packets.pubRel(id!)], "PUBREL goes behind what was queued")
+        XCTAssertEqual(events(c), [.published(packetID: nil)])
+        XCTAssertEqual(events(session.received(.packet(Packets.pubComp(id!)), now: now)), [.published(packetID: id)])
+    }
+
+    func testStrictFIFOAcksForIncomingWaitBehindUnacknowledgedEntries() {
+        var session = connected()
+        let (id, _) = publish(&session, qos: 1)
+        let incoming = complete(&session, session.received(.packet(Packets.publish("in", "x", qos: 1, id: 500)), now: now))
+        XCTAssertEqual(sent(incoming), [], "PUBACK waits behind the unacknowledged publish")
+        guard case .message(let message) = events(incoming).first else { return XCTFail() }
+        XCTAssertEqual(String(buffer: message.topic), "in")
+        let ping = complete(&session, session.received(.packet(.pingReq), now: now))
+        XCTAssertEqual(sent(ping), [])
+        let acked = complete(&session, session.received(.packet(Packets.pubAck(id!)), now: now))
+        XCTAssertEqual(sent(acked), [Packets.pubAck(500), .pingResp])
+    }
+
+    func testWindowGreaterThanOneKeepsOrderAndMatchesAnyOutstanding() {
+        var session = connected(maxInflight: 3)
+        var ids: [UInt16] = []
+        var out: [MQTTPacket] = []
+        for i in 0..<5 {
+            let (id, a) = publish(&session, qos: 1, "\(i)")
+            ids.append(id!)
+            out += sent(a)
+        }
+        XCTAssertEqual(out, (0..<3).map { Packets.publish("t", "\($0)", qos: 1, id: ids[$0]) })
+        XCTAssertEqual(session.outstandingCount, 3)
+        // Reply for the second one first: frees one slot, the 4th goes out.
+        let a = complete(&session, session.received(.packet(Packets.pubAck(ids[1])), now: now))
+        XCTAssertEqual(events(a), [.published(packetID: ids[1])])
+        XCTAssertEqual(sent(a), [Packets.publish("t", "3", qos: 1, id: ids[3])])
+        let b = complete(&session, session.received(.packet(Packets.pubAck(ids[0])), now: now))
+        XCTAssertEqual(sent(b), [Packets.publish("t", "4", qos: 1, id: ids[4])])
+    }
+
+    func testIncomingQoS2DeliveredOnceAndDupGetsPubRecAgain() {
+        var session = connected()
+        let first = complete(&session, session.received(.packet(Packets.publish("q2", "x", qos: 2, id: 7)), now: now))
+        XCTAssertEqual(events(first).count, 1)
+        XCTAssertEqual(sent(first), [Packets.pubRec(7)])
+        // The PUBREC waits for PUBREL, so with window 1 the re-PUBREC waits too.
+        let dup = complete(&session, session.received(.packet(Packets.publish("q2", "x", qos: 2, dup: true, id: 7)), now: now))
+        XCTAssertEqual(events(dup), [], "not delivered again")
+        let rel = complete(&session, session.received(.packet(Packets.pubRel(7)), now: now))
+        XCTAssertEqual(sent(rel), [Packets.pubRec(7), Packets.pubComp(7)])
+        // After PUBREL the id is free: a new message with id 7 is delivered.
+        let again = complete(&session, session.received(.packet(Packets.publish("q2", "y", qos: 2, id: 7)), now: now))
+        XCTAssertEqual(events(again).count, 1)
+    }
+
+    func testIncomingQoS2DupWithWiderWindowIsAcknowledgedAtOnce() {
+        var session = connected(maxInflight: 2)
+        _ = complete(&session, session.received(.packet(Packets.publish("q2", "x", qos: 2, id: 7)), now: now))
+        let dup = complete(&session, session.received(.packet(Packets.publish("q2", "x", qos: 2, dup: true, id: 7)), now: now))
+        XCTAssertEqual(sent(dup), [Packets.pubRec(7)])
+        XCTAssertEqual(events(dup), [])
+    }
+
+    func testUnexpectedRepliesAreIgnoredAndUnknownPubRelGetsPubComp() {
+        var session = connected()
+        for packet in [Packets.pubAck(3), Packets.pubRec(4), Packets.pubComp(5), Packets.subAck(6, [0]), Packets.unsubAck(7)] {
+            let actions = complete(&session, session.received(.packet(packet), now: now))
+            XCTAssertEqual(actions, [], "\(packet.type)")
+        }
+        XCTAssertEqual(sent(complete(&session, session.received(.packet(Packets.pubRel(8)), now: now))), [Packets.pubComp(8)])
+        XCTAssertEqual(session.state, .connected)
+    }
+
+    func testSubscribeAndUnsubscribeReportReturnCodes() {
+        var session = connected()
+        let (id, a) = session.subscribe(
+            [.init(topicFilter: Array("a".utf8), qos: 0), .init(topicFilter: Array("b".utf8), qos: 2)], now: now)
+        XCTAssertEqual(sent(complete(&session, a)), [Packets.subscribe(id, [("a", 0), ("b", 2)])])
+        XCTAssertEqual(
+            events(session.received(.packet(Packets.subAck(id, [0, 0x80])), now: now)),
+            [.subscribed(packetID: id, returnCodes: [0, 0x80])])
+        let (uid, b) = session.unsubscribe([Array("a".utf8)], now: now)
+        XCTAssertEqual(sent(complete(&session, b)), [Packets.unsubscribe(uid, ["a"])])
+        XCTAssertEqual(events(session.received(.packet(Packets.unsubAck(uid)), now: now)), [.unsubscribed(packetID: uid)])
+    }
+
+    func testOversizedIncomingQoS1IsReportedAndAcknowledged() {
+        var session = connected()
+        let over = MQTTOversizedPublish(
+            topic: ByteBuffer(string: "t"), partialPayload: ByteBuffer(string: "ab"), qos: 1, retain: false,
+            dup: false, packetID: 4, packetSize: 5000)
+        let actions = complete(&session, session.received(.oversizedPublish(over), now: now))
+        XCTAssertEqual(sent(actions), [Packets.pubAck(4)])
+        guard case .oversizedMessage(let message, let size) = events(actions).first else { return XCTFail() }
+        XCTAssertEqual(String(buffer: message.payload), "ab")
+        XCTAssertEqual(size, 5000)
+    }
+
+    func testProtocolErrorAfterConnAckCloses() {
+        var session = connected()
+        XCTAssertEqual(
+            session.received(.packet(.connect(connectPacket())), now: now),
+            [.closeConnection(.protocolError("unexpected CONNECT from the broker"))])
+        XCTAssertEqual(session.state, .closing)
+        XCTAssertEqual(session.received(.packet(Packets.publish("a", "b")), now: now), [], "nothing after closing")
+    }
+
+    // MARK: - Keepalive
+
+    func testKeepalivePingAfterIdleAndTimeoutWhenUnanswered() {
+        var session = connected(keepAlive: 10)
+        XCTAssertEqual(session.nextDeadline, now + .seconds(10))
+        advance(.seconds(9))
+        XCTAssertEqual(session.tick(now: now), [])
+        advance(.seconds(1))
+        let ping = complete(&session, session.tick(now: now))
+        XCTAssertEqual(sent(ping), [.pingReq])
+        // Incoming traffic resets nothing.
+        advance(.seconds(5))
+        _ = complete(&session, session.received(.packet(Packets.publish("a", "b")), now: now))
+        XCTAssertEqual(session.nextDeadline, now + .seconds(5))
+        advance(.seconds(5))
+        XCTAssertEqual(session.tick(now: now), [.closeConnection(.keepaliveTimeout)])
+    }
+
+    func testKeepaliveAnsweredPingKeepsGoingAndSendsRestartTheTimer() {
+        var session = connected(keepAlive: 10)
+        advance(.seconds(6))
+        _ = publish(&session, qos: 0)
+        XCTAssertEqual(session.nextDeadline, now + .seconds(10), "a completed send restarts the timer")
+        advance(.seconds(10))
+        XCTAssertEqual(sent(complete(&session, session.tick(now: now))), [.pingReq])
+        _ = session.received(.packet(.pingResp), now: now)
+        advance(.seconds(10))
+        XCTAssertEqual(sent(complete(&session, session.tick(now: now))), [.pingReq], "answered: ping again, no close")
+    }
+
+    func testNoPingWhileTheQueueIsBusyUntilTheNextSend() {
+        var session = connected(keepAlive: 10)
+        let (id, _) = publish(&session, qos: 1)  // outstanding, no PUBACK yet
+        advance(.seconds(10))
+        XCTAssertEqual(session.tick(now: now), [])
+        XCTAssertNil(session.nextDeadline, "timer stopped until the next completed send")
+        _ = complete(&session, session.received(.packet(Packets.pubAck(id!)), now: now))
+        XCTAssertNil(session.nextDeadline)
+        _ = publish(&session, qos: 0)
+        XCTAssertEqual(session.nextDeadline, now + .seconds(10))
+    }
+
+    func testBrokerPingReqGetsPingResp() {
+        var session = connected()
+        XCTAssertEqual(sent(complete(&session, session.received(.packet(.pingReq), now: now))), [.pingResp])
+    }
+
+    // MARK: - Close
+
+    func testImmediateCloseSendsDisconnectAheadAndDiscardsTheQueue() {
+        var session = connected()
+        _ = publish(&session, qos: 1)
+        _ = publish(&session, qos: 0, "queued")
+        let actions = complete(&session, session.close(.immediate, now: now))
+        XCTAssertEqual(actions, [.send(.disconnect, .disconnect), .closeConnection(.localClose)])
+        XCTAssertEqual(session.pendingCount, 0)
+    }
+
+    func testQueuedCloseWaitsForAcknowledgementsAndDropsLaterRequests() {
+        var session = connected()
+        let (id, _) = publish(&session, qos: 1)
+        XCTAssertEqual(complete(&session, session.close(.queued, now: now)), [])
+        XCTAssertTrue(session.isDisconnectQueued)
+        XCTAssertEqual(publish(&session, qos: 0, "late").1, [], "queued behind the DISCONNECT")
+        let actions = complete(&session, session.received(.packet(Packets.pubAck(id!)), now: now))
+        XCTAssertEqual(actions, [
+            .deliver(.published(packetID: id)), .send(.disconnect, .disconnect), .closeConnection(.localClose),
+        ])
+    }
+
+    func testConnectionClosedDiscardsEverythingButTheAllocator() {
+        var session = connected()
+        _ = publish(&session, qos: 1)
+        _ = publish(&session, qos: 1)
+        session.connectionClosed()
+        XCTAssertEqual(session.state, .idle)
+        XCTAssertEqual(session.pendingCount, 0)
+        XCTAssertEqual(session.outstandingCount, 0)
+        XCTAssertEqual(session.packetIDs.nextCandidate, 3)
+    }
+}
