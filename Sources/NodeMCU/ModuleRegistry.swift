@@ -5,12 +5,14 @@ import LuaBridge
 public struct ModuleRegistry {
     public internal(set) var tmr: TimerModule?
     public internal(set) var node: NodeModule?
+    public internal(set) var mqtt: MQTTModule?
 
     public init() {}
 
     mutating func installAll(in runtime: Runtime) {
         tmr = TimerModule(runtime: runtime)
         node = NodeModule(runtime: runtime)
+        mqtt = MQTTModule(runtime: runtime)
     }
 }
 

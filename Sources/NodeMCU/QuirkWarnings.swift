@@ -20,6 +20,6 @@ extension LuaState {
     public func callSite() -> String {
         luaL_where(L, 1)
         defer { pop() }
-        return string(at: -1) ?? "?:"
+        return (string(at: -1) ?? "?:").trimmingCharacters(in: " ")
     }
 }

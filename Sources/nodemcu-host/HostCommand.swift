@@ -84,11 +84,12 @@ struct HostCommand: ParsableCommand {
         if let runFor, !(runFor >= 0 && runFor.isFinite) {
             throw ValidationError("--run-for takes a number of seconds, 0 or more.")
         }
+        var rules = AddressRemap()
         for entry in remap {
             do {
-                _ = try AddressRemap.Rule(parsing: entry)
+                try rules.add(parsing: entry)
             } catch {
-                throw ValidationError("--remap \(entry): \(error)")
+                throw ValidationError("--remap: \(error)")
             }
         }
         if scriptAndArguments.first == "-" && interactive {

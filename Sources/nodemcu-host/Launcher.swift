@@ -49,10 +49,9 @@ struct Launcher {
         options.scriptArguments = Array(command.scriptAndArguments.dropFirst())
         options.maxInflight = command.maxInflight
         options.trace = command.trace
-        do {
-            options.remap = try AddressRemap(parsing: command.remap)
-        } catch {
-            fail("--remap: \(error)", status: 2)
+        for entry in command.remap {
+            // Already validated by HostCommand.validate().
+            try? options.remap.add(parsing: entry)
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
