@@ -10,6 +10,24 @@ import NIOSSL
 /// Wire behaviour: see `MQTTSession` (queue, QoS flows, keepalive, timeouts). Writes are
 /// coalesced into one buffer and one flush per loop tick. Incoming payloads are slices of
 /// the receive buffer (not copied before they reach the owner).
+///
+/// ```swift
+/// // on the event loop
+/// let client = MQTTClient(eventLoop: loop, configuration: .init(maxInflight: 1))
+/// client.eventHandler = { event in
+///     switch event {
+///     case .connected: _ = try? client.subscribe([.init(topicFilter: Array("a/#".utf8), qos: 1)])
+///     case .message(let m): print(String(buffer: m.topic), m.payload.readableBytes)
+///     case .connectFailed(let failure): print(failure.code, failure.reason ?? "")
+///     case .closed(let cause): print("offline", cause)
+///     default: break
+///     }
+/// }
+/// try client.connect(host: "127.0.0.1", port: 1883, options: .init(clientID: Array("dev".utf8)))
+/// ```
+///
+/// Drop a client only when it is `.idle` (call `abort()` first otherwise): an open
+/// connection keeps the client alive until it closes.
 public final class MQTTClient {
     /// Where the client is in its connection life.
     public enum State: Sendable, Equatable {
@@ -81,6 +99,10 @@ public final class MQTTClient {
         guard connection.ready else { return .connecting }
         return session.state == .closing ? .closing : .connected
     }
+
+    /// The peer address of the last connection that came up (for a reconnect to the same
+    /// IP and port without a new DNS lookup, as 2.2's autoreconnect does).
+    public private(set) var remoteAddress: SocketAddress?
 
     /// The identifier the next QoS>0 publish, subscribe or unsubscribe will get (unless it
     /// is still in use).
@@ -301,6 +323,7 @@ public final class MQTTClient {
         }
         connection.channel = channel
         connection.ready = true
+        remoteAddress = channel.remoteAddress
         enqueue(.tcpConnected)
         perform(session.connectionEstablished(connectPacket, now: .now()))
     }

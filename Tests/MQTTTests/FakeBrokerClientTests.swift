@@ -30,6 +30,7 @@ final class FakeBrokerClientTests: XCTestCase {
         XCTAssertEqual(try client.next(), .tcpConnected)
         try link.send(Packets.connAck(0))
         XCTAssertEqual(try client.next(), .connected(sessionPresent: false))
+        XCTAssertEqual(try client.run { $0.remoteAddress?.port }, broker.port)
         return (client, link)
     }
 

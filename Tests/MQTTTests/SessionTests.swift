@@ -158,6 +158,16 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(session.state, .connected)
     }
 
+    func testQoSIsMaskedAndQoS3GetsAnIDAndWaits() {
+        var session = connected()
+        let (id, a) = publish(&session, qos: 7)
+        XCTAssertEqual(id, 1)
+        XCTAssertEqual(sent(a).map { $0.bytes.first }, [0x36], "QoS 3 on the wire, as the firmware sends it")
+        XCTAssertEqual(session.outstandingCount, 1)
+        let (id4, _) = publish(&session, qos: 4)
+        XCTAssertNil(id4, "4 & 3 = QoS 0")
+    }
+
     func testQoS2OutgoingFlowAppendsPubRelAtTheTail() {
         var session = connected()
         let (id, a) = publish(&session, qos: 2, "one")
