@@ -260,5 +260,4 @@ public final class MQTTClient {
         detachConnection()
         events.removeAll()
     }
-
 }

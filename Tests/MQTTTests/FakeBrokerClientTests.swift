@@ -265,6 +265,17 @@ final class FakeBrokerClientTests: XCTestCase {
         try link.expectClosed()
     }
 
+    func testEmptyClientIDSendsNothingAndFailsWithMinusOne() throws {
+        let client = try ClientHarness(configuration: MQTTClientConfiguration(connectSendTimeout: .milliseconds(300)))
+        try client.connect(port: broker.port, options: MQTTConnectOptions(clientID: []))
+        let link = try broker.accept()
+        XCTAssertEqual(try client.next(), .tcpConnected)
+        guard case .connectFailed(let failure) = try client.next() else { return XCTFail() }
+        XCTAssertEqual(failure.code, -1)
+        XCTAssertEqual(try client.next(), .closed(.connectFailed(-1)))
+        try link.expectClosed()  // and nothing was sent
+    }
+
     func testFirstPacketNotConnAckIsMinusFourAndRefusalCodes() throws {
         let client = try ClientHarness()
         try client.connect(port: broker.port, options: options())

@@ -227,6 +227,16 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(events(again).count, 1)
     }
 
+    func testPubRelBeforeOurPubRecWentOutDoesNotBlockTheQueue() {
+        var session = connected()
+        let (id, _) = publish(&session, qos: 1)  // window full
+        _ = complete(&session, session.received(.packet(Packets.publish("q2", "x", qos: 2, id: 9)), now: now))
+        _ = complete(&session, session.received(.packet(Packets.pubRel(9)), now: now))
+        let acked = complete(&session, session.received(.packet(Packets.pubAck(id!)), now: now))
+        XCTAssertEqual(sent(acked), [Packets.pubRec(9), Packets.pubComp(9)])
+        XCTAssertEqual(session.outstandingCount, 0, "the late PUBREC waits for nothing")
+    }
+
     func testIncomingQoS2DupWithWiderWindowIsAcknowledgedAtOnce() {
         var session = connected(maxInflight: 2)
         _ = complete(&session, session.received(.packet(Packets.publish("q2", "x", qos: 2, id: 7)), now: now))
