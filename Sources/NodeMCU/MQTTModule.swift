@@ -148,7 +148,8 @@ public final class MQTTModule {
             client.setCallback(slot, from: 3, on: lua)
         case .v3_0:
             guard lua.isFunction(3) else { throw lua.typeError(3, expected: "function") }
-            let name = lua.string(at: 2) ?? ""
+            // luaL_checkoption: the event must be string-like before it is looked up.
+            guard let name = lua.string(at: 2) else { throw lua.typeError(2, expected: "string") }
             guard let slot = events.first(where: { $0.eventName == name }) else {
                 throw .argument(2, "invalid option '\(name)'")
             }
