@@ -26,7 +26,10 @@ let package = Package(
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim"]),
         .target(
             name: "MQTT",
-            dependencies: nio + [.product(name: "NIOSSL", package: "swift-nio-ssl")]
+            dependencies: nio + [
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
         ),
         // Lua sources that ship inside the binary (the 5.1 compatibility prelude, …).
         .target(

@@ -1,3 +1,13 @@
+-- The mqtt module documentation's example, verbatim below these comments.
+-- Run it against a local broker (the address is the document's):
+--   nodemcu-host --remap 192.168.11.118=127.0.0.1:1883 examples/seed_example.lua
+-- test-broker: mosquitto
+-- test-args: --run-for 1.5
+-- test-expect: connected
+-- test-expect: subscribe success
+-- test-expect: sent
+-- test-expect: /topic:
+-- test-expect: hello
 -- init mqtt client without logins, keepalive timer 120s
 m = mqtt.Client("clientid", 120)
 -- init mqtt client with logins, keepalive timer 120sec

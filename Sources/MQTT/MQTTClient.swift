@@ -10,6 +10,24 @@ import NIOSSL
 /// Wire behaviour: see `MQTTSession` (queue, QoS flows, keepalive, timeouts). Writes are
 /// coalesced into one buffer and one flush per loop tick. Incoming payloads are slices of
 /// the receive buffer (not copied before they reach the owner).
+///
+/// ```swift
+/// // on the event loop
+/// let client = MQTTClient(eventLoop: loop, configuration: .init(maxInflight: 1))
+/// client.eventHandler = { event in
+///     switch event {
+///     case .connected: _ = try? client.subscribe([.init(topicFilter: Array("a/#".utf8), qos: 1)])
+///     case .message(let m): print(String(buffer: m.topic), m.payload.readableBytes)
+///     case .connectFailed(let failure): print(failure.code, failure.reason ?? "")
+///     case .closed(let cause): print("offline", cause)
+///     default: break
+///     }
+/// }
+/// try client.connect(host: "127.0.0.1", port: 1883, options: .init(clientID: Array("dev".utf8)))
+/// ```
+///
+/// Drop a client only when it is `.idle` (call `abort()` first otherwise): an open
+/// connection keeps the client alive until it closes.
 public final class MQTTClient {
     /// Where the client is in its connection life.
     public enum State: Sendable, Equatable {
@@ -36,13 +54,14 @@ public final class MQTTClient {
 
     var session: MQTTSession
     var connection: Connection?
-    private var generation = 0
-    private var events = CircularBuffer<MQTTClientEvent>(initialCapacity: 16)
-    private var apiDepth = 0
-    private var draining = false
-    private var drainScheduled = false
-    private var timer: Scheduled<Void>?
-    private var timerDeadline: NIODeadline?
+    var generation = 0
+    var events = CircularBuffer<MQTTClientEvent>(initialCapacity: 16)
+    var apiDepth = 0
+    var draining = false
+    var drainScheduled = false
+    var timer: Scheduled<Void>?
+    var timerDeadline: NIODeadline?
+    var connectOptions = MQTTConnectOptions(clientID: [])
 
     /// Per-connection record (one per `connect` call).
     final class Connection {
@@ -81,6 +100,10 @@ public final class MQTTClient {
         guard connection.ready else { return .connecting }
         return session.state == .closing ? .closing : .connected
     }
+
+    /// The peer address of the last connection that came up (for a reconnect to the same
+    /// IP and port without a new DNS lookup, as 2.2's autoreconnect does).
+    public internal(set) var remoteAddress: SocketAddress?
 
     /// The identifier the next QoS>0 publish, subscribe or unsubscribe will get (unless it
     /// is still in use).
@@ -236,249 +259,5 @@ public final class MQTTClient {
         defer { apiDepth -= 1 }
         detachConnection()
         events.removeAll()
-    }
-
-    // MARK: - Connection events (from the handler and futures)
-
-    private func detachConnection() {
-        guard let connection else { return }
-        self.connection = nil
-        connection.closed = true
-        connection.channel?.close(promise: nil)
-        session.connectionClosed()
-        events.removeAll()
-        cancelTimer()
-    }
-
-    private func isCurrent(_ connection: Connection) -> Bool {
-        self.connection === connection && !connection.closed
-    }
-
-    private func failBeforeTCP(_ connection: Connection, _ failure: MQTTConnectFailure) {
-        guard isCurrent(connection) else { return }
-        self.connection = nil
-        connection.closed = true
-        session.connectionClosed()
-        enqueue(.connectFailed(failure))
-        drainIfPossible()
-    }
-
-    private func connectCompleted(_ connection: Connection, _ result: Result<any Channel, any Error>, host: String, port: Int) {
-        switch result {
-        case .success(let channel):
-            if !isCurrent(connection) {
-                channel.close(promise: nil)
-                return
-            }
-            connection.channel = channel
-            if !connection.ready {
-                // TLS: the handshake must finish within the connect timeout too.
-                eventLoop.assumeIsolated().scheduleTask(in: configuration.tcpConnectTimeout) {
-                    guard self.isCurrent(connection), !connection.ready else { return }
-                    if connection.lastError == nil { connection.lastError = HandshakeTimeout() }
-                    channel.close(promise: nil)
-                }
-            }
-        case .failure(let error):
-            guard isCurrent(connection) else { return }
-            if let error = error as? NIOConnectionError, error.connectionErrors.isEmpty {
-                let cause = error.dnsAError ?? error.dnsAAAAError
-                failBeforeTCP(connection, MQTTConnectFailure(
-                    code: MQTTConnectFailure.dnsFailure,
-                    reason: "DNS lookup of \(host) failed" + (cause.map { ": \($0)" } ?? "")))
-            } else {
-                failBeforeTCP(connection, MQTTConnectFailure(
-                    code: MQTTConnectFailure.serverNotFound,
-                    reason: "TCP connect to \(host):\(port) failed: \(Self.describe(error))"))
-            }
-        }
-    }
-
-    func channelReady(_ connection: Connection, channel: any Channel) {
-        guard isCurrent(connection) else {
-            channel.close(promise: nil)
-            return
-        }
-        connection.channel = channel
-        connection.ready = true
-        enqueue(.tcpConnected)
-        perform(session.connectionEstablished(connectPacket, now: .now()))
-    }
-
-    private var connectOptions = MQTTConnectOptions(clientID: [])
-    private var connectPacket: ConnectPacket { connectOptions.connectPacket }
-
-    func received(_ connection: Connection, _ inbound: MQTTInbound) {
-        guard isCurrent(connection), connection.ready else { return }
-        if let trace { trace("mqtt < " + inbound.traceDescription) }
-        perform(session.received(inbound, now: .now()))
-    }
-
-    func errorCaught(_ connection: Connection, _ error: any Error) {
-        guard isCurrent(connection) else { return }
-        if let protocolError = error as? MQTTProtocolError, connection.ready {
-            if let trace { trace("mqtt < protocol error: \(protocolError.description)") }
-            perform(session.protocolError(protocolError))
-            return
-        }
-        if connection.lastError == nil { connection.lastError = error }
-        connection.channel?.close(promise: nil)
-    }
-
-    func channelInactive(_ connection: Connection) {
-        guard isCurrent(connection) else { return }
-        self.connection = nil
-        connection.closed = true
-        cancelTimer()
-        if !connection.ready {
-            // Closed before TCP/TLS was up (TLS handshake or verification failure).
-            session.connectionClosed()
-            let reason = connection.lastError.map { "TLS handshake failed: \(Self.describe($0))" }
-                ?? "connection closed during the TLS handshake"
-            enqueue(.connectFailed(MQTTConnectFailure(code: MQTTConnectFailure.serverNotFound, reason: reason)))
-            drainIfPossible()
-            return
-        }
-        let cause = connection.closeCause
-            ?? connection.lastError.map { MQTTCloseCause.ioError(Self.describe($0)) }
-            ?? .remoteClosed
-        session.connectionClosed()
-        enqueue(.closed(cause))
-        drainIfPossible()
-    }
-
-    // MARK: - Performing actions
-
-    private func perform(_ actions: [MQTTSession.Action]) {
-        var closeCause: MQTTCloseCause?
-        for action in actions {
-            switch action {
-            case .send(let packet, let token):
-                send(packet, token)
-            case .deliver(let event):
-                enqueue(event)
-            case .closeConnection(let cause):
-                closeCause = cause
-            }
-        }
-        if let closeCause, let connection, connection.closeCause == nil {
-            connection.closeCause = closeCause
-            connection.channel?.close(promise: nil)
-        }
-        rescheduleTimer()
-        drainIfPossible()
-    }
-
-    private func send(_ packet: MQTTPacket, _ token: MQTTSession.WriteToken) {
-        guard let connection, connection.channel != nil else { return }
-        if let trace { trace("mqtt > " + packet.traceDescription) }
-        packet.write(to: &connection.outBuffer)
-        connection.outTokens.append(token)
-        guard !connection.flushScheduled else { return }
-        connection.flushScheduled = true
-        eventLoop.assumeIsolated().execute {
-            self.flush(connection)
-        }
-    }
-
-    private func flush(_ connection: Connection) {
-        connection.flushScheduled = false
-        guard isCurrent(connection), let channel = connection.channel, !connection.outTokens.isEmpty else { return }
-        let buffer = connection.outBuffer
-        let tokens = connection.outTokens
-        connection.outBuffer = channel.allocator.buffer(capacity: min(buffer.readableBytes, 65_536))
-        connection.outTokens = []
-        channel.writeAndFlush(buffer).assumeIsolated().whenComplete { result in
-            guard case .success = result, self.isCurrent(connection) else { return }
-            let now = NIODeadline.now()
-            var actions: [MQTTSession.Action] = []
-            for token in tokens {
-                actions += self.session.written(token, now: now)
-            }
-            self.perform(actions)
-        }
-    }
-
-    // MARK: - Timer
-
-    private func rescheduleTimer() {
-        guard connection != nil, let deadline = session.nextDeadline else {
-            cancelTimer()
-            return
-        }
-        if let scheduled = timerDeadline, scheduled <= deadline { return }
-        timer?.cancel()
-        timerDeadline = deadline
-        timer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
-            self.timer = nil
-            self.timerDeadline = nil
-            self.perform(self.session.tick(now: .now()))
-        }
-    }
-
-    private func cancelTimer() {
-        timer?.cancel()
-        timer = nil
-        timerDeadline = nil
-    }
-
-    // MARK: - Events
-
-    private func enqueue(_ event: MQTTClientEvent) {
-        events.append(event)
-    }
-
-    private func drainIfPossible() {
-        guard !draining, !events.isEmpty else { return }
-        if apiDepth > 0 {
-            guard !drainScheduled else { return }
-            drainScheduled = true
-            eventLoop.assumeIsolated().execute {
-                self.drainScheduled = false
-                self.drainIfPossible()
-            }
-            return
-        }
-        draining = true
-        defer { draining = false }
-        while let event = events.popFirst() {
-            eventHandler?(event)
-        }
-    }
-
-    // MARK: - Helpers
-
-    struct HandshakeTimeout: Error, CustomStringConvertible {
-        var description: String { "timed out" }
-    }
-
-    static func makeSSLContext(_ options: MQTTTLSOptions) throws -> NIOSSLContext {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        switch options.verification {
-        case .systemTrustStore:
-            break
-        case .certificates(let pem):
-            configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(pem))
-        case .none:
-            configuration.certificateVerification = .none
-        }
-        return try NIOSSLContext(configuration: configuration)
-    }
-
-    static func describe(_ error: any Error) -> String {
-        if let error = error as? IOError { return error.description }
-        if let error = error as? NIOSSLError, case .handshakeFailed(let inner) = error {
-            // "…:SSL routines:OPENSSL_internal:CERTIFICATE_VERIFY_FAILED at …" → "certificate verify failed"
-            let text = String(describing: inner)
-            if let range = text.firstRange(of: "OPENSSL_internal:") {
-                let reason = text[range.upperBound...].prefix { $0 != " " && $0 != "]" }
-                return String(reason.lowercased().map { $0 == "_" ? " " : $0 })
-            }
-            return text
-        }
-        if let error = error as? NIOConnectionError {
-            return error.connectionErrors.map { "\($0.target): \(describe($0.error))" }.joined(separator: "; ")
-        }
-        return String(describing: error)
     }
 }

@@ -1,4 +1,3 @@
-import EmbeddedLua
 import LuaBridge
 import NIOCore
 

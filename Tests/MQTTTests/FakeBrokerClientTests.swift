@@ -30,6 +30,7 @@ final class FakeBrokerClientTests: XCTestCase {
         XCTAssertEqual(try client.next(), .tcpConnected)
         try link.send(Packets.connAck(0))
         XCTAssertEqual(try client.next(), .connected(sessionPresent: false))
+        XCTAssertEqual(try client.run { $0.remoteAddress?.port }, broker.port)
         return (client, link)
     }
 
@@ -262,6 +263,17 @@ final class FakeBrokerClientTests: XCTestCase {
         XCTAssertEqual(failure.code, -2)
         XCTAssertEqual(try client.next(), .closed(.connectFailed(-2)))
         try link.expectClosed()
+    }
+
+    func testEmptyClientIDSendsNothingAndFailsWithMinusOne() throws {
+        let client = try ClientHarness(configuration: MQTTClientConfiguration(connectSendTimeout: .milliseconds(300)))
+        try client.connect(port: broker.port, options: MQTTConnectOptions(clientID: []))
+        let link = try broker.accept()
+        XCTAssertEqual(try client.next(), .tcpConnected)
+        guard case .connectFailed(let failure) = try client.next() else { return XCTFail() }
+        XCTAssertEqual(failure.code, -1)
+        XCTAssertEqual(try client.next(), .closed(.connectFailed(-1)))
+        try link.expectClosed()  // and nothing was sent
     }
 
     func testFirstPacketNotConnAckIsMinusFourAndRefusalCodes() throws {

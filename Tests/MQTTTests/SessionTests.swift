@@ -158,6 +158,16 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(session.state, .connected)
     }
 
+    func testQoSIsMaskedAndQoS3GetsAnIDAndWaits() {
+        var session = connected()
+        let (id, a) = publish(&session, qos: 7)
+        XCTAssertEqual(id, 1)
+        XCTAssertEqual(sent(a).map { $0.bytes.first }, [0x36], "QoS 3 on the wire, as the firmware sends it")
+        XCTAssertEqual(session.outstandingCount, 1)
+        let (id4, _) = publish(&session, qos: 4)
+        XCTAssertNil(id4, "4 & 3 = QoS 0")
+    }
+
     func testQoS2OutgoingFlowAppendsPubRelAtTheTail() {
         var session = connected()
         let (id, a) = publish(&session, qos: 2, "one")
@@ -215,6 +225,16 @@ final class SessionTests: XCTestCase {
         // After PUBREL the id is free: a new message with id 7 is delivered.
         let again = complete(&session, session.received(.packet(Packets.publish("q2", "y", qos: 2, id: 7)), now: now))
         XCTAssertEqual(events(again).count, 1)
+    }
+
+    func testPubRelBeforeOurPubRecWentOutDoesNotBlockTheQueue() {
+        var session = connected()
+        let (id, _) = publish(&session, qos: 1)  // window full
+        _ = complete(&session, session.received(.packet(Packets.publish("q2", "x", qos: 2, id: 9)), now: now))
+        _ = complete(&session, session.received(.packet(Packets.pubRel(9)), now: now))
+        let acked = complete(&session, session.received(.packet(Packets.pubAck(id!)), now: now))
+        XCTAssertEqual(sent(acked), [Packets.pubRec(9), Packets.pubComp(9)])
+        XCTAssertEqual(session.outstandingCount, 0, "the late PUBREC waits for nothing")
     }
 
     func testIncomingQoS2DupWithWiderWindowIsAcknowledgedAtOnce() {

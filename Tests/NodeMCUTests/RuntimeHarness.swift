@@ -30,7 +30,7 @@ final class RuntimeHarness {
         runtime = Runtime(eventLoop: loop, options: options)
         let record = record
         runtime.consoleSink = { bytes in record.output += String(decoding: bytes, as: UTF8.self) }
-        runtime.exitStatus.whenSuccess { record.exitStatus = $0 }
+        runtime.exitStatus.assumeIsolated().whenSuccess { record.exitStatus = $0 }
         if pinned { runtime.pin() }
         runtime.start { runtime in
             record.boots += 1

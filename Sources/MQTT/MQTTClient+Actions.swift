@@ -1,0 +1,102 @@
+import NIOCore
+
+extension MQTTClient {
+    // MARK: - Performing actions
+
+    func perform(_ actions: [MQTTSession.Action]) {
+        var closeCause: MQTTCloseCause?
+        for action in actions {
+            switch action {
+            case .send(let packet, let token):
+                send(packet, token)
+            case .deliver(let event):
+                enqueue(event)
+            case .closeConnection(let cause):
+                closeCause = cause
+            }
+        }
+        if let closeCause, let connection, connection.closeCause == nil {
+            connection.closeCause = closeCause
+            connection.channel?.close(promise: nil)
+        }
+        rescheduleTimer()
+        drainIfPossible()
+    }
+
+    func send(_ packet: MQTTPacket, _ token: MQTTSession.WriteToken) {
+        guard let connection, connection.channel != nil else { return }
+        if let trace { trace("mqtt > " + packet.traceDescription) }
+        packet.write(to: &connection.outBuffer)
+        connection.outTokens.append(token)
+        guard !connection.flushScheduled else { return }
+        connection.flushScheduled = true
+        eventLoop.assumeIsolated().execute {
+            self.flush(connection)
+        }
+    }
+
+    func flush(_ connection: Connection) {
+        connection.flushScheduled = false
+        guard isCurrent(connection), let channel = connection.channel, !connection.outTokens.isEmpty else { return }
+        let buffer = connection.outBuffer
+        let tokens = connection.outTokens
+        connection.outBuffer = channel.allocator.buffer(capacity: min(buffer.readableBytes, 65_536))
+        connection.outTokens = []
+        channel.writeAndFlush(buffer).assumeIsolated().whenComplete { result in
+            guard case .success = result, self.isCurrent(connection) else { return }
+            let now = NIODeadline.now()
+            var actions: [MQTTSession.Action] = []
+            for token in tokens {
+                actions += self.session.written(token, now: now)
+            }
+            self.perform(actions)
+        }
+    }
+
+    // MARK: - Timer
+
+    func rescheduleTimer() {
+        guard connection != nil, let deadline = session.nextDeadline else {
+            cancelTimer()
+            return
+        }
+        if let scheduled = timerDeadline, scheduled <= deadline { return }
+        timer?.cancel()
+        timerDeadline = deadline
+        timer = eventLoop.assumeIsolated().scheduleTask(deadline: deadline) {
+            self.timer = nil
+            self.timerDeadline = nil
+            self.perform(self.session.tick(now: .now()))
+        }
+    }
+
+    func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+        timerDeadline = nil
+    }
+
+    // MARK: - Events
+
+    func enqueue(_ event: MQTTClientEvent) {
+        events.append(event)
+    }
+
+    func drainIfPossible() {
+        guard !draining, !events.isEmpty else { return }
+        if apiDepth > 0 {
+            guard !drainScheduled else { return }
+            drainScheduled = true
+            eventLoop.assumeIsolated().execute {
+                self.drainScheduled = false
+                self.drainIfPossible()
+            }
+            return
+        }
+        draining = true
+        defer { draining = false }
+        while let event = events.popFirst() {
+            eventHandler?(event)
+        }
+    }
+}
