@@ -480,8 +480,9 @@ final class MQTTWireTests: XCTestCase {
         }
     }
 
-    /// 2.2 autoreconnect: after FIN, offline and then a new connection at once; the connect
-    /// callback fires again; close() turns it off.
+    /// 2.2 autoreconnect: after FIN, offline and then a new connection at once; after a
+    /// reset, a new connection without any callback; the connect callback fires again on
+    /// every reconnect; close() turns it off.
     func testAutoreconnect22() throws {
         let broker = try fakeBroker()
         let host = try launch("""
@@ -491,25 +492,30 @@ final class MQTTWireTests: XCTestCase {
             print("connect", m:connect("broker.local", 1883, 0, 1, function(c)
               n = n + 1
               print("connected", n)
-              if n == 2 then print("close", c:close()) end
+              if n == 3 then print("close", c:close()) end
             end, function(c, reason) print("connfail", reason) end))
             """, firmware: "2.2", broker: broker)
         let first = try acceptSession(broker, clientID: "auto")
         try waitForOutput(host, "connected\t1")
         first.close()
         let second = try acceptSession(broker, clientID: "auto")
-        try second.expect(.disconnect)
-        try second.expectClosed()
+        try waitForOutput(host, "connected\t2")
+        // A reset reconnects silently (the host paces it at one a second).
+        second.reset()
+        let third = try acceptSession(broker, clientID: "auto")
+        try third.expect(.disconnect)
+        try third.expectClosed()
         expectExit(host, stdout: """
             Warning, deprecated API! autoreconnect == 1 is deprecated. It will be removed in the next version. See documentation for details.
             connect\ttrue
             connected\t1
             offline
             connected\t2
+            connected\t3
             close\ttrue
 
             """)
-        XCTAssertEqual(broker.connectionCount, 2)
+        XCTAssertEqual(broker.connectionCount, 3)
     }
 
     // MARK: Incoming size limit (spec §2.13)
@@ -614,6 +620,64 @@ final class MQTTWireTests: XCTestCase {
             try link.expectClosed(timeout: 8)
             XCTAssertEqual(link.unreadBytes, [], "no CONNECT can be built for an empty client id")
             expectExit(host, stdout: "connfail\t-1\noffline\ttrue\n")
+        }
+    }
+
+    // MARK: Outgoing QoS flows and the connect sequence (spec §2.7, §2.12)
+
+    /// QoS 2: PUBREC → PUBREL → PUBCOMP, puback on PUBCOMP; acknowledgements that match
+    /// nothing outstanding are ignored.
+    func testQoS2PublishFlow() throws {
+        let script = """
+            local m = mqtt.Client("qos2", 30, "", "", 1)
+            m:connect("broker.local", 1883, function(c)
+              print("publish", c:publish("q", "two", 2, 1, function(c2) print("puback", c2 == m) c2:close() end))
+            end)
+            """
+        for profile in Self.profiles {
+            let broker = try fakeBroker()
+            let host = try launch(script, firmware: profile, broker: broker)
+            let link = try acceptSession(broker, clientID: "qos2")
+            try link.expect(Packets.publish("q", "two", qos: 2, retain: true, id: 1))
+            try link.send(Packets.pubAck(1))  // the wrong kind: ignored
+            try link.send(Packets.pubRec(7))  // the wrong id: ignored
+            try link.send(Packets.pubRec(1))
+            try link.expect(Packets.pubRel(1))
+            try link.send(Packets.pubComp(1))
+            try link.expect(.disconnect)
+            expectExit(host, stdout: "publish\ttrue\npuback\ttrue\n")
+        }
+    }
+
+    /// Between TCP connect and CONNACK the client is "connected": publish and subscribe
+    /// are accepted and queued, and go out after the CONNACK.
+    func testRequestsBeforeConnAckAreQueued() throws {
+        let script = """
+            local m = mqtt.Client("early", 30, "", "", 1)
+            m:on("connect", function() print("connected") end)
+            m:connect("broker.local", 1883)
+            local t = tmr.create()
+            t:alarm(2, tmr.ALARM_AUTO, function()
+              -- "not connected" until TCP is up
+              local ok, queued = pcall(function() return m:publish("early", "x", 0, 0) end)
+              if ok then
+                print("queued", queued, m:subscribe("s", 1, function(c) print("suback") c:close() end))
+                t:unregister()
+              end
+            end)
+            """
+        for profile in Self.profiles {
+            let broker = try fakeBroker()
+            let host = try launch(script, firmware: profile, broker: broker)
+            let link = try acceptSession(broker, clientID: "early", connAck: nil)
+            try waitForOutput(host, "queued")
+            XCTAssertEqual(link.unreadBytes, [], "nothing before the CONNACK")
+            try link.send(Packets.connAck(0))
+            try link.expect(Packets.publish("early", "x"))
+            try link.expect(Packets.subscribe(1, [("s", 1)]))
+            try link.send(Packets.subAck(1, [1]))
+            try link.expect(.disconnect)
+            expectExit(host, stdout: "queued\ttrue\ttrue\nconnected\nsuback\n")
         }
     }
 }
