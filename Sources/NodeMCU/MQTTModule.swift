@@ -250,7 +250,13 @@ public final class MQTTModule {
         let v22 = profile == .v2_2
         client.autoreconnectRequested = false
         client.autoreconnectActive = false
-        client.reconnectTask?.cancel()
+        if let task = client.reconnectTask {
+            task.cancel()
+            client.reconnectTask = nil
+            // A 2.2 reconnect was due: the client had been torn down and was held only
+            // for it; it ends here.
+            if client.link == .idle { client.unhold(on: lua) }
+        }
         var result = false
         switch client.link {
         case .connected:
@@ -522,12 +528,15 @@ public final class MQTTModule {
     }
 
     /// 2.2 autoreconnect: same host and port, no new DNS lookup policy of our own.
+    /// Until the attempt starts the client is torn down (`idle`: publish returns false,
+    /// close() returns false and turns autoreconnect off) but still held.
     private func scheduleReconnect(_ client: LuaMQTTClient, after delay: TimeAmount) {
         guard let endpoint = client.lastEndpoint else { return }
         let generation = runtime.generation
-        client.link = .connecting
         client.reconnectTask = runtime.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak client, unowned self] in
-            guard let client, runtime.isCurrent(generation), client.autoreconnectActive, client.link == .connecting else { return }
+            guard let client else { return }
+            client.reconnectTask = nil
+            guard runtime.isCurrent(generation), client.autoreconnectActive, client.link == .idle else { return }
             start(client, host: endpoint.host, port: endpoint.port, tls: endpoint.tls)
         }
     }

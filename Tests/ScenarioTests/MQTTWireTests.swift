@@ -518,6 +518,30 @@ final class MQTTWireTests: XCTestCase {
         XCTAssertEqual(broker.connectionCount, 3)
     }
 
+    /// 2.2 autoreconnect: `close()` inside the `offline` that precedes the reconnect turns
+    /// it off (the client is torn down: close returns false, publish returns false), and
+    /// the process ends.
+    func testCloseInOfflineStopsAutoreconnect22() throws {
+        let broker = try fakeBroker()
+        let host = try launch("""
+            local m = mqtt.Client("auto", 30, "", "", 1)
+            m:on("offline", function(c)
+              print("offline, close", c:close(), "publish", c:publish("t", "x", 0, 0))
+            end)
+            m:connect("broker.local", 1883, 0, 1, function(c) print("connected") end)
+            """, firmware: "2.2", broker: broker)
+        let link = try acceptSession(broker, clientID: "auto")
+        try waitForOutput(host, "connected")
+        link.close()
+        expectExit(host, stdout: """
+            Warning, deprecated API! autoreconnect == 1 is deprecated. It will be removed in the next version. See documentation for details.
+            connected
+            offline, close\tfalse\tpublish\tfalse
+
+            """, timeout: 5)
+        XCTAssertEqual(broker.connectionCount, 1, "no reconnect after close()")
+    }
+
     // MARK: Incoming size limit (spec §2.13)
 
     /// 3.0: a PUBLISH larger than max_message_length goes to overflow with the payload bytes
