@@ -84,6 +84,7 @@ final class MQTTWireTests: XCTestCase {
     /// CONNECT and drops the link, and the script's `offline` starts the next one.
     func testConnectPacketsFromClientAndLwtArguments() throws {
         let script = """
+            local keep
             local cases = {
               function() return mqtt.Client() end,
               function() return mqtt.Client(120) end,
@@ -97,6 +98,9 @@ final class MQTTWireTests: XCTestCase {
               function() local m = mqtt.Client("will2", 30, "", "", 1); m:lwt("w", "m", 6, 2); return m end,
               function() local m = mqtt.Client("nowill", 30, "", "", 1); m:lwt("", "m", 1, 1); return m end,
               function() return mqtt.Client("cs1", "45", "", "", "1") end,
+              function() keep = mqtt.Client("keep", 30, "", "", 1); keep:lwt("a", "1"); return keep end,
+              function() return keep end,
+              function() keep:lwt("b", "2", 2, 0); return keep end,
             }
             local i = 0
             local function nextCase()
@@ -125,6 +129,10 @@ final class MQTTWireTests: XCTestCase {
                 Self.connect("will2", cleanSession: true, will: .init(topic: Array("w".utf8), message: Array("m".utf8), qos: 2, retain: true)),
                 Self.connect("nowill", cleanSession: true),
                 Self.connect("cs1", keepAlive: 45, cleanSession: true),
+                // the same client connecting again keeps its will; a new lwt() replaces it
+                Self.connect("keep", cleanSession: true, will: .init(topic: Array("a".utf8), message: Array("1".utf8))),
+                Self.connect("keep", cleanSession: true, will: .init(topic: Array("a".utf8), message: Array("1".utf8))),
+                Self.connect("keep", cleanSession: true, will: .init(topic: Array("b".utf8), message: Array("2".utf8), qos: 2)),
             ]
             for (index, packet) in expected.enumerated() {
                 let link = try broker.accept()
@@ -142,14 +150,14 @@ final class MQTTWireTests: XCTestCase {
             }
             let offline = (1...expected.count).map { "offline\t\($0)\n" }.joined()
             let warnings22 = """
-                nodemcu-host: warning: init.lua:8: mqtt.Client: argument 5 (1) is ignored (firmware 2.2)
-                nodemcu-host: warning: init.lua:9: mqtt.Client: argument 5 (true) is ignored (firmware 2.2)
+                nodemcu-host: warning: init.lua:9: mqtt.Client: argument 5 (1) is ignored (firmware 2.2)
+                nodemcu-host: warning: init.lua:10: mqtt.Client: argument 5 (true) is ignored (firmware 2.2)
 
                 """
             let noCleanSession = "no cleansession given: firmware 3.0 uses 0 (keep the session), although its documentation says 1"
             let warnings30 = [
-                (2, noCleanSession), (3, noCleanSession), (4, noCleanSession), (5, noCleanSession),
-                (8, "argument 5 (1) is ignored; " + noCleanSession), (9, "argument 5 (true) is ignored; " + noCleanSession),
+                (3, noCleanSession), (4, noCleanSession), (5, noCleanSession), (6, noCleanSession),
+                (9, "argument 5 (1) is ignored; " + noCleanSession), (10, "argument 5 (true) is ignored; " + noCleanSession),
             ].map { "nodemcu-host: warning: init.lua:\($0.0): mqtt.Client: \($0.1) (firmware 3.0)\n" }.joined()
             expectExit(host, stdout: offline, stderr: v22 ? warnings22 : warnings30)
         }
@@ -546,7 +554,8 @@ final class MQTTWireTests: XCTestCase {
 
     /// 3.0: a PUBLISH larger than max_message_length goes to overflow with the payload bytes
     /// within the first max_message_length bytes of the packet (2 arguments if none); QoS 1
-    /// is still acknowledged; without an overflow callback it is dropped silently.
+    /// is still acknowledged; without an overflow callback it is dropped silently;
+    /// max_message_length 0 means 1024.
     func testOverflow30() throws {
         let broker = try fakeBroker()
         let host = try launch("""
@@ -557,6 +566,12 @@ final class MQTTWireTests: XCTestCase {
                 print("overflow", c2 == m, t2, select("#", ...), ...)
                 if t2:sub(1, 3) == "end" then c2:close() end
               end)
+            end)
+            m:on("offline", function()
+              local m0 = mqtt.Client("ovf0", 30, "", "", 1, 0)
+              m0:on("message", function(c, t, d) print("message", t, #d) end)
+              m0:on("overflow", function(c, t, d) print("overflow", t, #d, d == ("d"):rep(1018)) c:close() end)
+              m0:connect("broker.local", 1883)
             end)
             m:connect("broker.local", 1883)
             """, firmware: "3.0", broker: broker)
@@ -572,11 +587,20 @@ final class MQTTWireTests: XCTestCase {
         // the topic alone fills the first 20 bytes: no partial payload
         try link.send(Packets.publish("end/topic/overflow", "zzz"))
         try link.expect(.disconnect)
+        // max_message_length 0 means 1024
+        let second = try acceptSession(broker, clientID: "ovf0")
+        // 3 + (2 + 1) + 1018 = 1024 bytes: a message; one more byte: overflow with the
+        // 1018 payload bytes within the first 1024
+        try second.send(Packets.publish("t", String(repeating: "c", count: 1018)))
+        try second.send(Packets.publish("t", String(repeating: "d", count: 1019)))
+        try second.expect(.disconnect)
         expectExit(host, stdout: """
             message\tt\tsmall
             overflow\ttrue\tt\t1\t0123456789ABC
             message\tt\t\(String(repeating: "b", count: 15))
             overflow\ttrue\tend/topic/overflow\t0
+            message\tt\t1018
+            overflow\tt\t1018\ttrue
 
             """)
     }
@@ -598,6 +622,34 @@ final class MQTTWireTests: XCTestCase {
             nodemcu-host: warning: init.lua:1: mqtt.Client: argument 6 (20) is ignored (firmware 2.2)
 
             """)
+    }
+
+    // MARK: TLS (spec §2.6 step 4)
+
+    /// secure requested (2.2: 1, 3.0: true) against a TLS listener whose certificate the
+    /// system trust store does not know: connfail(-5) and a stderr line saying why.
+    func testSecureConnectWithUntrustedCertificateFails() throws {
+        let broker = try Mosquitto.start(.init(tls: true))
+        defer { broker.stop() }
+        for (profile, call) in [("2.2", "m:connect(\"broker.local\", 8883, 1, 0, f1, f2)"), ("3.0", "m:connect(\"broker.local\", 8883, true, f1, f2)")] {
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let script = directory.appendingPathComponent("init.lua")
+            try """
+                local m = mqtt.Client("tls", 30, "", "", 1)
+                m:on("offline", function() print("offline (never: TLS never came up)") end)
+                local function f1() print("connected (never)") end
+                local function f2(c, reason) print("connfail", reason) end
+                \(call)
+                """.write(to: script, atomically: true, encoding: .utf8)
+            let result = try HostProcess.run(
+                ["--firmware", profile, "--remap", "broker.local=127.0.0.1:\(broker.tlsPort!)", script.path], timeout: 20)
+            XCTAssertEqual(result.status, 0, profile)
+            XCTAssertEqual(result.stdout, "connfail\t-5\n", profile)
+            XCTAssertTrue(result.stderr.hasPrefix("nodemcu-host: mqtt: secure connection failed: "), "\(profile): \(result.stderr)")
+            XCTAssertEqual(result.stderr.split(separator: "\n").count, 1, "\(profile): \(result.stderr)")
+        }
     }
 
     // MARK: Timeouts (slow: run concurrently)

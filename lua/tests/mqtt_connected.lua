@@ -14,7 +14,7 @@ local m = mqtt.Client("mqtt_connected_" .. (v30 and "30" or "22"), 10, "", "", 1
 local L = v30 and 1460 or 1024
 local step
 
-m:on("offline", function(c) print("offline", c == m) end)
+m:on("offline", function(c) print("offline", c == m, pcall(function() return c:publish("t", "x", 0, 0) end)) end)
 m:on("message", function(c, topic, ...)
   print("message", c == m, topic, select("#", ...), ...)
   step()
