@@ -57,6 +57,16 @@ final class MQTTConnectParsingTests: XCTestCase {
             v22: Expect(broker: "on-connect", refused: "", notes: [autoreconnectNote]),
             v30: Expect(broker: "on-connect", refused: "", notes: [secureNote],
                         warning: "argument 4 (1) fills the connect-callback slot")),
+        // Warning rule (c) of §0.3: nil in the connect slot at the full-signature position
+        // (2.2: argument 5, 3.0: argument 4) is no quirk.
+        Row(call: "m:connect(h, 1883, 0, 0, nil, f2)",
+            v22: Expect(broker: "on-connect", refused: "f2 -5"),
+            v30: Expect(broker: "on-connect", refused: "", notes: [secureNote],
+                        warning: "argument 4 (0) fills the connect-callback slot; argument 6 (function) is ignored")),
+        Row(call: "m:connect(h, 1883, false, nil, f2)",
+            v22: Expect(broker: "on-connect", refused: "",
+                        warning: "argument 3 (false) fills the connect-callback slot; argument 5 (function) is ignored"),
+            v30: Expect(broker: "on-connect", refused: "f2 -5")),
         // Not rows of the spec's table: the 2.2 rule "secure / autoreconnect other than 0 or
         // 1 becomes 0" (no TLS, no note); in 3.0 the 5 lands in the connect slot.
         Row(call: "m:connect(h, 1883, 0, 5, f1, f2)",
