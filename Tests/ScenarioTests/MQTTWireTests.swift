@@ -314,11 +314,18 @@ final class MQTTWireTests: XCTestCase {
 
     /// Incoming messages: empty topic dropped, empty payload → 2 arguments, QoS 1 acked
     /// after delivery, QoS 2 delivered once on PUBLISH (a DUP re-send is acknowledged, not
-    /// delivered again), PINGREQ from the broker answered; the callback gets `m` itself.
+    /// delivered again), PINGREQ from the broker answered, binary payloads intact both
+    /// ways; the callback gets `m` itself.
     func testIncomingMessages() throws {
         let script = """
             local m = mqtt.Client("incoming", 30, "", "", 1)
             m:on("message", function(c, topic, ...)
+              if topic == "bin" then
+                -- Lua strings are bytes, both ways
+                print("bytes", (...):byte(1, -1))
+                c:publish("echo", ..., 0, 0)
+                return
+              end
               print("message", c == m, topic, select("#", ...), ...)
               if topic == "end" then c:close() end
             end)
@@ -342,6 +349,8 @@ final class MQTTWireTests: XCTestCase {
             try link.expect(Packets.pubComp(6))
             try link.send(.pingReq)
             try link.expect(.pingResp)
+            try link.send(Packets.publish("bin", bytes: [0, 1, 0xFF, 0x80]))
+            try link.expect(Packets.publish("echo", bytes: [0, 1, 0xFF, 0x80]))
             try link.send(Packets.publish("end", ""))
             try link.expect(.disconnect)
             try link.expectClosed()
@@ -349,6 +358,7 @@ final class MQTTWireTests: XCTestCase {
                 message\ttrue\tt\t0
                 message\ttrue\tt\t1\tone
                 message\ttrue\tt\t1\ttwo
+                bytes\t0\t1\t255\t128
                 message\ttrue\tend\t0
 
                 """)
