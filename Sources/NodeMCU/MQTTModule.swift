@@ -332,6 +332,12 @@ public final class MQTTModule {
             var topics: [([UInt8], UInt8)] = []
             var failure: LuaError?
             lua.forEach(in: 2) {
+                // The firmware checks the key with luaL_checkstring(L, -2) first: in a
+                // method call that reports as "#-3" (sic), as the value check below as "#-2".
+                guard lua.isStringLike(-2) else {
+                    failure = .argument(-2, "string expected, got \(lua.typeName(at: -2))")
+                    return false
+                }
                 var qos: UInt8 = 0
                 if subscribing {
                     guard let value = lua.integer(at: -1) else {
@@ -448,7 +454,8 @@ public final class MQTTModule {
             }
 
         case .oversizedMessage(let message, _):
-            guard client.pushCallback(.overflow, on: lua) else { return }
+            // Same delivery rule as message: an empty topic is dropped.
+            guard message.topic.readableBytes > 0, client.pushCallback(.overflow, on: lua) else { return }
             pushBytes(message.topic, on: lua)
             if message.payload.readableBytes > 0 {
                 pushBytes(message.payload, on: lua)

@@ -594,6 +594,8 @@ final class MQTTWireTests: XCTestCase {
         try link.expect(Packets.pubAck(2))
         // exactly 20 bytes: 2 + (2 + 1) + 15 → a message
         try link.send(Packets.publish("t", String(repeating: "b", count: 15)))
+        // an empty topic is dropped, as for message
+        try link.send(Packets.publish("", String(repeating: "e", count: 30)))
         // the topic alone fills the first 20 bytes: no partial payload
         try link.send(Packets.publish("end/topic/overflow", "zzz"))
         try link.expect(.disconnect)
