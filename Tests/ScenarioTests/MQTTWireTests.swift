@@ -713,27 +713,38 @@ final class MQTTWireTests: XCTestCase {
 
     // MARK: Outgoing QoS flows and the connect sequence (spec §2.7, §2.12)
 
-    /// QoS 2: PUBREC → PUBREL → PUBCOMP, puback on PUBCOMP; acknowledgements that match
-    /// nothing outstanding are ignored.
+    /// QoS and retain masking; QoS 2: PUBREC → PUBREL → PUBCOMP, puback on PUBCOMP;
+    /// acknowledgements that match nothing outstanding are ignored.
     func testQoS2PublishFlow() throws {
         let script = """
             local m = mqtt.Client("qos2", 30, "", "", 1)
             m:connect("broker.local", 1883, function(c)
-              print("publish", c:publish("q", "two", 2, 1, function(c2) print("puback", c2 == m) c2:close() end))
+              -- QoS and retain are not range-checked: qos & 3, retain & 1 go on the wire
+              print("publish", c:publish("m", "x", 4, 2), c:publish("m", "y", "5", 3))
+              local n = 0
+              print("publish", c:publish("q", "two", 2, 1, function(c2)
+                n = n + 1
+                print("puback", n, c2 == m)
+                if n == 3 then c2:close() end
+              end))
             end)
             """
         for profile in Self.profiles {
             let broker = try fakeBroker()
             let host = try launch(script, firmware: profile, broker: broker)
             let link = try acceptSession(broker, clientID: "qos2")
-            try link.expect(Packets.publish("q", "two", qos: 2, retain: true, id: 1))
-            try link.send(Packets.pubAck(1))  // the wrong kind: ignored
+            try link.expect(Packets.publish("m", "x"))
+            try link.expect(Packets.publish("m", "y", qos: 1, retain: true, id: 1))
+            try link.send(Packets.pubAck(1))
+            try link.expect(Packets.publish("q", "two", qos: 2, retain: true, id: 2))
+            try link.send(Packets.pubAck(2))  // the wrong kind: ignored
             try link.send(Packets.pubRec(7))  // the wrong id: ignored
-            try link.send(Packets.pubRec(1))
-            try link.expect(Packets.pubRel(1))
-            try link.send(Packets.pubComp(1))
+            try link.send(Packets.pubRec(2))
+            try link.expect(Packets.pubRel(2))
+            try link.send(Packets.pubComp(2))
             try link.expect(.disconnect)
-            expectExit(host, stdout: "publish\ttrue\npuback\ttrue\n")
+            // puback fires for every completed publish (the last function given wins)
+            expectExit(host, stdout: "publish\ttrue\ttrue\npublish\ttrue\npuback\t1\ttrue\npuback\t2\ttrue\npuback\t3\ttrue\n")
         }
     }
 
