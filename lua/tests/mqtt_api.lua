@@ -25,6 +25,7 @@ try("lwt(t, m)", function() return m:lwt("t", "m") end)
 try("lwt(1, 2, 1, 0)", function() return m:lwt(1, 2, 1, 0) end)
 try("lwt(t, m, 0, false)", function() return m:lwt("t", "m", 0, false) end)
 try("lwt(t, m, 0, true)", function() return m:lwt("t", "m", 0, true) end)
+for i = 1, 3 do m:lwt("t", "m", 0, i) m:lwt("t", "m", 0, 0, "x") end -- one warning per call site
 
 -- m:on
 local f = function() end
