@@ -27,9 +27,12 @@ final class MQTTWireTests: XCTestCase {
         try source.write(to: script, atomically: true, encoding: .utf8)
         addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
         let refused = try Mosquitto.freePort()
-        return try HostProcess.launch(
+        let host = try HostProcess.launch(
             ["--firmware", firmware, "--remap", "broker.local=127.0.0.1:\(broker.port)",
              "--remap", "refused.local=127.0.0.1:\(refused)"] + extra + [script.path])
+        // After a failed expectation the host may still wait for its broker.
+        addTeardownBlock { host.stop() }
+        return host
     }
 
     /// A fake broker for one test, shut down at its end.
@@ -62,7 +65,8 @@ final class MQTTWireTests: XCTestCase {
         XCTAssertEqual(result.stderr, stderr, "stderr", file: file, line: line)
     }
 
-    func waitForOutput(_ process: HostProcess.Running, _ text: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Waits (at most 5 s) until the host has printed `text`.
+    func waitForOutput(_ process: HostProcess.Running, _ text: String) throws {
         guard process.waitForOutput(containing: text, timeout: 5) else {
             throw FakeBroker.Failure("stdout never contained \"\(text)\"; got \"\(process.stdoutSoFar)\"")
         }

@@ -116,6 +116,13 @@ public enum HostProcess {
             }
         }
 
+        /// Ends the process (SIGTERM) if it is still running and waits for it; for test
+        /// teardown after a failure left it waiting for a broker.
+        public func stop() {
+            if process.isRunning { process.terminate() }
+            _ = wait(timeout: 5)
+        }
+
         /// Waits at most `timeout` seconds for the process to end (then kills it and
         /// reports `timedOut`), and returns its status and output.
         public func wait(timeout: Double = 30) -> Result {
