@@ -512,7 +512,9 @@ public final class MQTTModule {
     /// A connection that had been established is over (spec §2.8).
     private func closed(_ client: LuaMQTTClient, cause: MQTTCloseCause) {
         let lua = runtime.lua
-        let wasLocal2_2Close = profile == .v2_2 && cause == .localClose
+        // 2.2: close() on a connected client never fires offline, also when the connection
+        // was already ending for another reason (close() inside connfail).
+        let wasLocal2_2Close = profile == .v2_2 && (cause == .localClose || client.link == .closing)
         let reconnect = client.autoreconnectActive && !wasLocal2_2Close
         let silent = reconnect && cause != .remoteClosed
         client.link = .idle

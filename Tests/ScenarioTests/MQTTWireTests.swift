@@ -479,6 +479,25 @@ final class MQTTWireTests: XCTestCase {
         }
     }
 
+    /// close() inside connfail(5) (TCP still up): 2.2 close() on a connected client never
+    /// fires offline; 3.0 fires it once the connection is down.
+    func testCloseInsideConnfailWhileTCPIsUp() throws {
+        let script = """
+            local m = mqtt.Client("closefail", 30, "", "", 1)
+            m:on("offline", function() print("offline") end)
+            m:connect("broker.local", 1883, function() print("connected (never)") end, function(c, reason)
+              print("connfail", reason, "close", c:close())
+            end)
+            """
+        for profile in Self.profiles {
+            let broker = try fakeBroker()
+            let host = try launch(script, firmware: profile, broker: broker)
+            let link = try acceptSession(broker, clientID: "closefail", connAck: 5)
+            try link.expectClosed()
+            expectExit(host, stdout: profile == "2.2" ? "connfail\t5\tclose\ttrue\n" : "connfail\t5\tclose\noffline\n")
+        }
+    }
+
     /// connect() inside connfail(-5) (TCP never up): a quirk warning, and the new attempt
     /// proceeds (host decision, spec §2.8).
     func testConnectInsideConnfailAfterRefusedTCP() throws {
