@@ -194,8 +194,9 @@ final class MQTTWireTests: XCTestCase {
             """)
     }
 
-    /// 3.0: the DISCONNECT waits behind the unacknowledged QoS 1 publish; after the PUBACK
-    /// it goes out, TCP closes and `offline` fires.
+    /// 3.0: the DISCONNECT waits behind the unacknowledged QoS 1 publish (meanwhile the
+    /// client is still connected: publish is accepted and discarded, connect raises); after
+    /// the PUBACK it goes out, TCP closes and `offline` fires.
     func testClose30QueuesDisconnectBehindUnackedPublishThenOffline() throws {
         let broker = try fakeBroker()
         let host = try launch("""
@@ -206,6 +207,7 @@ final class MQTTWireTests: XCTestCase {
               print("publish", c:publish("q1", "held", 1, 0, function() print("puback") end))
               print("close", c:close())
               print("publish after close", c:publish("x", "y", 0, 0))
+              print("connect after close", pcall(function() return c:connect("broker.local", 1883) end))
             end)
             """, firmware: "3.0", broker: broker)
         let link = try acceptSession(broker, clientID: "closer")
@@ -222,6 +224,7 @@ final class MQTTWireTests: XCTestCase {
             publish\ttrue
             close
             publish after close\ttrue
+            connect after close\tfalse\tinit.lua:8: already connected
             message\tsync\tx
             puback
             offline\ttrue
