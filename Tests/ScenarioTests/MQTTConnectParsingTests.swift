@@ -67,6 +67,12 @@ final class MQTTConnectParsingTests: XCTestCase {
             v22: Expect(broker: "on-connect", refused: "",
                         warning: "argument 3 (false) fills the connect-callback slot; argument 5 (function) is ignored"),
             v30: Expect(broker: "on-connect", refused: "f2 -5")),
+        // Warning rule (b) for the connfail slot: a value that is neither a function nor nil.
+        Row(call: "m:connect(h, 1883, 0, 0, f1, 1)",
+            v22: Expect(broker: "f1", refused: "",
+                        warning: "argument 6 (1) fills the connfail-callback slot"),
+            v30: Expect(broker: "on-connect", refused: "f1 -5", notes: [secureNote],
+                        warning: "argument 4 (0) fills the connect-callback slot; argument 5 (function) becomes the connfail callback; argument 6 (1) is ignored")),
         // Not rows of the spec's table: the 2.2 rule "secure / autoreconnect other than 0 or
         // 1 becomes 0" (no TLS, no note); in 3.0 the 5 lands in the connect slot.
         Row(call: "m:connect(h, 1883, 0, 5, f1, f2)",
