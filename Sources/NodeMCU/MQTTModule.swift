@@ -428,7 +428,10 @@ public final class MQTTModule {
             let tcpWasUp = failure.code != MQTTConnectFailure.serverNotFound && failure.code != MQTTConnectFailure.dnsFailure
             if client.autoreconnectActive {
                 // A failed reconnect attempt: silent, retried (paced at one a second).
-                if !tcpWasUp { scheduleReconnect(client, after: .seconds(1)) }
+                if !tcpWasUp {
+                    client.link = .idle
+                    scheduleReconnect(client, after: .seconds(1))
+                }
                 return
             }
             withClient(client) { selfIndex in

@@ -36,8 +36,8 @@ final class MQTTWireTests: XCTestCase {
     }
 
     /// A fake broker for one test, shut down at its end.
-    func fakeBroker() throws -> FakeBroker {
-        let broker = try FakeBroker.start()
+    func fakeBroker(port: Int = 0) throws -> FakeBroker {
+        let broker = try FakeBroker.start(port: port)
         addTeardownBlock { broker.shutdown() }
         return broker
     }
@@ -584,6 +584,49 @@ final class MQTTWireTests: XCTestCase {
 
             """, timeout: 5)
         XCTAssertEqual(broker.connectionCount, 1, "no reconnect after close()")
+    }
+
+    /// 2.2 autoreconnect: a failed reconnect attempt is retried silently (one a second);
+    /// between attempts the client is torn down (publish returns false).
+    func testFailedReconnectIsRetried22() throws {
+        let broker = try FakeBroker.start()
+        let host = try launch("""
+            local m = mqtt.Client("auto", 30, "", "", 1)
+            local n = 0
+            m:on("offline", function(c)
+              print("offline")
+              local t = tmr.create()
+              t:alarm(10, tmr.ALARM_AUTO, function()
+                local ok, result = pcall(function() return c:publish("t", "x", 0, 0) end)
+                if ok then
+                  print("publish between attempts", result)
+                  t:unregister()
+                end
+              end)
+            end)
+            m:connect("broker.local", 1883, 0, 1, function(c)
+              n = n + 1
+              print("connected", n)
+              if n == 2 then c:close() end
+            end)
+            """, firmware: "2.2", broker: broker)
+        _ = try acceptSession(broker, clientID: "auto")
+        try waitForOutput(host, "connected\t1")
+        // No listener any more, and the session ends (FIN): the reconnect is refused.
+        broker.shutdown()
+        try waitForOutput(host, "publish between attempts")
+        // Back on the same port: the next retry gets through.
+        let again = try fakeBroker(port: broker.port)
+        let link = try acceptSession(again, clientID: "auto")
+        try link.expect(.disconnect)
+        expectExit(host, stdout: """
+            Warning, deprecated API! autoreconnect == 1 is deprecated. It will be removed in the next version. See documentation for details.
+            connected\t1
+            offline
+            publish between attempts\tfalse
+            connected\t2
+
+            """, timeout: 5)
     }
 
     // MARK: Incoming size limit (spec §2.13)
