@@ -102,6 +102,7 @@ final class MQTTWireTests: XCTestCase {
               function() local m = mqtt.Client("will2", 30, "", "", 1); m:lwt("w", "m", 6, 2); return m end,
               function() local m = mqtt.Client("nowill", 30, "", "", 1); m:lwt("", "m", 1, 1); return m end,
               function() return mqtt.Client("cs1", "45", "", "", "1") end,
+              function() return mqtt.Client("useronly", 30, "user") end,
               function() keep = mqtt.Client("keep", 30, "", "", 1); keep:lwt("a", "1"); return keep end,
               function() return keep end,
               function() keep:lwt("b", "2", 2, 0); return keep end,
@@ -133,6 +134,7 @@ final class MQTTWireTests: XCTestCase {
                 Self.connect("will2", cleanSession: true, will: .init(topic: Array("w".utf8), message: Array("m".utf8), qos: 2, retain: true)),
                 Self.connect("nowill", cleanSession: true),
                 Self.connect("cs1", keepAlive: 45, cleanSession: true),
+                Self.connect("useronly", cleanSession: v22, username: "user"),
                 // the same client connecting again keeps its will; a new lwt() replaces it
                 Self.connect("keep", cleanSession: true, will: .init(topic: Array("a".utf8), message: Array("1".utf8))),
                 Self.connect("keep", cleanSession: true, will: .init(topic: Array("a".utf8), message: Array("1".utf8))),
@@ -162,6 +164,7 @@ final class MQTTWireTests: XCTestCase {
             let warnings30 = [
                 (3, noCleanSession), (4, noCleanSession), (5, noCleanSession), (6, noCleanSession),
                 (9, "argument 5 (1) is ignored; " + noCleanSession), (10, "argument 5 (true) is ignored; " + noCleanSession),
+                (15, noCleanSession),
             ].map { "nodemcu-host: warning: init.lua:\($0.0): mqtt.Client: \($0.1) (firmware 3.0)\n" }.joined()
             expectExit(host, stdout: offline, stderr: v22 ? warnings22 : warnings30)
         }
