@@ -447,25 +447,10 @@ public final class MQTTModule {
             }
 
         case .message(let message):
-            guard message.topic.readableBytes > 0, client.pushCallback(.message, on: lua) else { return }
-            pushBytes(message.topic, on: lua)
-            if message.payload.readableBytes > 0 {
-                pushBytes(message.payload, on: lua)
-                runtime.callback(.network, arguments: 3)
-            } else {
-                runtime.callback(.network, arguments: 2)
-            }
-
+            deliver(message, to: .message, client)
         case .oversizedMessage(let message, _):
-            // Same delivery rule as message: an empty topic is dropped.
-            guard message.topic.readableBytes > 0, client.pushCallback(.overflow, on: lua) else { return }
-            pushBytes(message.topic, on: lua)
-            if message.payload.readableBytes > 0 {
-                pushBytes(message.payload, on: lua)
-                runtime.callback(.network, arguments: 3)
-            } else {
-                runtime.callback(.network, arguments: 2)
-            }
+            // The 3.0 overflow callback: the payload is the part within max_message_length.
+            deliver(message, to: .overflow, client)
 
         case .published:
             fire(.puback, client)
@@ -477,6 +462,20 @@ public final class MQTTModule {
         case .closed(let cause):
             closed(client, cause: cause)
         }
+    }
+
+    /// `fn(client, topic[, data])`: data is absent for an empty payload; a message with
+    /// an empty topic is dropped (spec §2.5).
+    private func deliver(_ message: MQTTMessage, to slot: LuaMQTTClient.Slot, _ client: LuaMQTTClient) {
+        let lua = runtime.lua
+        guard message.topic.readableBytes > 0, client.pushCallback(slot, on: lua) else { return }
+        pushBytes(message.topic, on: lua)
+        guard message.payload.readableBytes > 0 else {
+            runtime.callback(.network, arguments: 2)
+            return
+        }
+        pushBytes(message.payload, on: lua)
+        runtime.callback(.network, arguments: 3)
     }
 
     private func pushBytes(_ buffer: ByteBuffer, on lua: LuaState) {
@@ -539,7 +538,7 @@ public final class MQTTModule {
         }
     }
 
-    /// 2.2 autoreconnect: same host and port, no new DNS lookup policy of our own.
+    /// 2.2 autoreconnect (spec §2.15).
     /// Until the attempt starts the client is torn down (`idle`: publish returns false,
     /// close() returns false and turns autoreconnect off) but still held.
     private func scheduleReconnect(_ client: LuaMQTTClient, after delay: TimeAmount) {
@@ -549,7 +548,16 @@ public final class MQTTModule {
             guard let client else { return }
             client.reconnectTask = nil
             guard runtime.isCurrent(generation), client.autoreconnectActive, client.link == .idle else { return }
-            start(client, host: endpoint.host, port: endpoint.port, tls: endpoint.tls)
+            // The same IP and port as before, without a new DNS lookup; TLS still checks
+            // the certificate against the name the script gave.
+            guard let address = client.core.remoteAddress, let ip = address.ipAddress, let port = address.port else {
+                return start(client, host: endpoint.host, port: endpoint.port, tls: endpoint.tls)
+            }
+            var tls = endpoint.tls
+            if tls != nil, tls?.serverName == nil, (try? SocketAddress(ipAddress: endpoint.host, port: 0)) == nil {
+                tls?.serverName = endpoint.host
+            }
+            start(client, host: ip, port: port, tls: tls)
         }
     }
 }
