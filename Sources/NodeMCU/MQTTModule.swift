@@ -332,7 +332,7 @@ public final class MQTTModule {
             var topics: [([UInt8], UInt8)] = []
             var failure: LuaError?
             lua.forEach(in: 2) {
-                // The firmware checks the key with luaL_checkstring(L, -2) first: in a
+                // The firmware checks the key with luaL_checkstring on index -2 first: in a
                 // method call that reports as "#-3" (sic), as the value check below as "#-2".
                 guard lua.isStringLike(-2) else {
                     failure = .argument(-2, "string expected, got \(lua.typeName(at: -2))")
@@ -341,7 +341,7 @@ public final class MQTTModule {
                 var qos: UInt8 = 0
                 if subscribing {
                     guard let value = lua.integer(at: -1) else {
-                        // luaL_checkinteger(L, -1) in a method call: "#-2" (sic).
+                        // luaL_checkinteger on index -1 in a method call: "#-2" (sic).
                         failure = .argument(-1, "number expected, got \(lua.typeName(at: -1))")
                         return false
                     }
