@@ -5,11 +5,22 @@ import NIOSSL
 extension MQTTClient {
     // MARK: - Connection events (from the handler and futures)
 
-    func detachConnection() {
+    /// Forgets the current connection: it delivers no more events. With
+    /// `flushingPendingOutput`, what it still has to write (a DISCONNECT waiting for this
+    /// tick's flush, or one being written) goes out before TCP closes; otherwise TCP is
+    /// closed at once (an abandoned attempt, a simulated reboot).
+    func detachConnection(flushingPendingOutput: Bool = false) {
         guard let connection else { return }
         self.connection = nil
         connection.closed = true
-        connection.channel?.close(promise: nil)
+        if flushingPendingOutput, let channel = connection.channel {
+            // Writes complete in order: closing after this one closes after all earlier.
+            channel.writeAndFlush(connection.outBuffer).assumeIsolated().whenComplete { _ in
+                channel.close(promise: nil)
+            }
+        } else {
+            connection.channel?.close(promise: nil)
+        }
         session.connectionClosed()
         events.removeAll()
         cancelTimer()

@@ -124,7 +124,8 @@ public final class MQTTClient {
         defer { apiDepth -= 1 }
         guard state != .connected else { throw MQTTClientError.alreadyConnected }
         if state != .idle {
-            detachConnection()
+            // A closing connection still gets its DISCONNECT onto the wire (spec §0.4).
+            detachConnection(flushingPendingOutput: state == .closing)
         }
         session.connectionClosed()
         connectOptions = options

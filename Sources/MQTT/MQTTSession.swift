@@ -94,7 +94,11 @@ public struct MQTTSession: Sendable {
     private var pending = CircularBuffer<Entry>(initialCapacity: 16)
     /// Outstanding entries by (expected reply type << 16 | packet id).
     private var outstanding = Set<UInt32>()
-    /// Our identifiers in use by the queue (PUBLISH QoS>0, SUBSCRIBE, UNSUBSCRIBE, PUBREL).
+    /// Our identifiers awaiting the broker's reply (PUBLISH QoS>0 from when it is sent until
+    /// PUBACK/PUBCOMP, SUBSCRIBE, UNSUBSCRIBE). Only these must be unique: entries still
+    /// queued cannot collide, since two users of one id are 65 535 entries apart in the FIFO
+    /// and the window is smaller. Tracking queued ids too would make allocation scan the
+    /// whole queue once it is longer than the id space.
     private var idsInUse = Set<UInt16>()
     /// Incoming QoS 2 identifiers awaiting PUBREL, and whether their PUBREC has been sent.
     private var incomingQoS2: [UInt16: Bool] = [:]
@@ -259,9 +263,7 @@ public struct MQTTSession: Sendable {
         let qos = qos & 3
         var id: UInt16?
         if qos > 0 {
-            let newID = allocateID()
-            idsInUse.insert(newID)
-            id = newID
+            id = allocateID()
         }
         let packet = PublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, packetID: id)
         return (id, enqueue(.publish(packet)))
@@ -272,7 +274,6 @@ public struct MQTTSession: Sendable {
         _ subscriptions: [SubscribePacket.Subscription], now: NIODeadline
     ) -> (packetID: UInt16, actions: [Action]) {
         let id = allocateID()
-        idsInUse.insert(id)
         return (id, enqueue(.subscribe(SubscribePacket(packetID: id, subscriptions: subscriptions))))
     }
 
@@ -281,7 +282,6 @@ public struct MQTTSession: Sendable {
         _ topicFilters: [[UInt8]], now: NIODeadline
     ) -> (packetID: UInt16, actions: [Action]) {
         let id = allocateID()
-        idsInUse.insert(id)
         return (id, enqueue(.unsubscribe(UnsubscribePacket(packetID: id, topicFilters: topicFilters))))
     }
 
@@ -442,11 +442,14 @@ public struct MQTTSession: Sendable {
         guard state == .connected else { return }
         while let head = pending.first {
             var awaited: UInt32?
+            /// Our own identifier that the reply will release.
+            var ownID: UInt16?
             let packet: MQTTPacket
             var token = WriteToken.other
             switch head {
             case .publish(let publish):
                 packet = .publish(publish)
+                ownID = publish.packetID
                 switch publish.qos {
                 case 0: token = .publishQoS0
                 case 2: awaited = Self.key(.pubRec, publish.packetID!)
@@ -454,9 +457,11 @@ public struct MQTTSession: Sendable {
                 }
             case .subscribe(let subscribe):
                 packet = .subscribe(subscribe)
+                ownID = subscribe.packetID
                 awaited = Self.key(.subAck, subscribe.packetID)
             case .unsubscribe(let unsubscribe):
                 packet = .unsubscribe(unsubscribe)
+                ownID = unsubscribe.packetID
                 awaited = Self.key(.unsubAck, unsubscribe.packetID)
             case .pubAck(let id):
                 packet = .pubAck(PubAckPacket(packetID: id))
@@ -485,6 +490,7 @@ public struct MQTTSession: Sendable {
             // Strictly serial: while the window is full nothing goes out, not even
             // entries that wait for no reply (acknowledgements for incoming traffic).
             guard outstanding.count < configuration.maxInflight else { return }
+            if let ownID { idsInUse.insert(ownID) }
             if let awaited {
                 outstanding.insert(awaited)
                 if case .pubRec(let id, _) = head { incomingQoS2[id] = true }

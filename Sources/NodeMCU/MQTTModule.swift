@@ -148,7 +148,8 @@ public final class MQTTModule {
             client.setCallback(slot, from: 3, on: lua)
         case .v3_0:
             guard lua.isFunction(3) else { throw lua.typeError(3, expected: "function") }
-            let name = lua.string(at: 2) ?? ""
+            // luaL_checkoption: the event must be string-like before it is looked up.
+            guard let name = lua.string(at: 2) else { throw lua.typeError(2, expected: "string") }
             guard let slot = events.first(where: { $0.eventName == name }) else {
                 throw .argument(2, "invalid option '\(name)'")
             }
@@ -249,7 +250,13 @@ public final class MQTTModule {
         let v22 = profile == .v2_2
         client.autoreconnectRequested = false
         client.autoreconnectActive = false
-        client.reconnectTask?.cancel()
+        if let task = client.reconnectTask {
+            task.cancel()
+            client.reconnectTask = nil
+            // A 2.2 reconnect was due: the client had been torn down and was held only
+            // for it; it ends here.
+            if client.link == .idle { client.unhold(on: lua) }
+        }
         var result = false
         switch client.link {
         case .connected:
@@ -325,10 +332,16 @@ public final class MQTTModule {
             var topics: [([UInt8], UInt8)] = []
             var failure: LuaError?
             lua.forEach(in: 2) {
+                // The firmware checks the key with luaL_checkstring on index -2 first: in a
+                // method call that reports as "#-3" (sic), as the value check below as "#-2".
+                guard lua.isStringLike(-2) else {
+                    failure = .argument(-2, "string expected, got \(lua.typeName(at: -2))")
+                    return false
+                }
                 var qos: UInt8 = 0
                 if subscribing {
                     guard let value = lua.integer(at: -1) else {
-                        // luaL_checkinteger(L, -1) in a method call: "#-2" (sic).
+                        // luaL_checkinteger on index -1 in a method call: "#-2" (sic).
                         failure = .argument(-1, "number expected, got \(lua.typeName(at: -1))")
                         return false
                     }
@@ -415,7 +428,10 @@ public final class MQTTModule {
             let tcpWasUp = failure.code != MQTTConnectFailure.serverNotFound && failure.code != MQTTConnectFailure.dnsFailure
             if client.autoreconnectActive {
                 // A failed reconnect attempt: silent, retried (paced at one a second).
-                if !tcpWasUp { scheduleReconnect(client, after: .seconds(1)) }
+                if !tcpWasUp {
+                    client.link = .idle
+                    scheduleReconnect(client, after: .seconds(1))
+                }
                 return
             }
             withClient(client) { selfIndex in
@@ -431,24 +447,10 @@ public final class MQTTModule {
             }
 
         case .message(let message):
-            guard message.topic.readableBytes > 0, client.pushCallback(.message, on: lua) else { return }
-            pushBytes(message.topic, on: lua)
-            if message.payload.readableBytes > 0 {
-                pushBytes(message.payload, on: lua)
-                runtime.callback(.network, arguments: 3)
-            } else {
-                runtime.callback(.network, arguments: 2)
-            }
-
+            deliver(message, to: .message, client)
         case .oversizedMessage(let message, _):
-            guard client.pushCallback(.overflow, on: lua) else { return }
-            pushBytes(message.topic, on: lua)
-            if message.payload.readableBytes > 0 {
-                pushBytes(message.payload, on: lua)
-                runtime.callback(.network, arguments: 3)
-            } else {
-                runtime.callback(.network, arguments: 2)
-            }
+            // The 3.0 overflow callback: the payload is the part within max_message_length.
+            deliver(message, to: .overflow, client)
 
         case .published:
             fire(.puback, client)
@@ -460,6 +462,20 @@ public final class MQTTModule {
         case .closed(let cause):
             closed(client, cause: cause)
         }
+    }
+
+    /// `fn(client, topic[, data])`: data is absent for an empty payload; a message with
+    /// an empty topic is dropped (spec §2.5).
+    private func deliver(_ message: MQTTMessage, to slot: LuaMQTTClient.Slot, _ client: LuaMQTTClient) {
+        let lua = runtime.lua
+        guard message.topic.readableBytes > 0, client.pushCallback(slot, on: lua) else { return }
+        pushBytes(message.topic, on: lua)
+        guard message.payload.readableBytes > 0 else {
+            runtime.callback(.network, arguments: 2)
+            return
+        }
+        pushBytes(message.payload, on: lua)
+        runtime.callback(.network, arguments: 3)
     }
 
     private func pushBytes(_ buffer: ByteBuffer, on lua: LuaState) {
@@ -498,7 +514,9 @@ public final class MQTTModule {
     /// A connection that had been established is over (spec §2.8).
     private func closed(_ client: LuaMQTTClient, cause: MQTTCloseCause) {
         let lua = runtime.lua
-        let wasLocal2_2Close = profile == .v2_2 && cause == .localClose
+        // 2.2: close() on a connected client never fires offline, also when the connection
+        // was already ending for another reason (close() inside connfail).
+        let wasLocal2_2Close = profile == .v2_2 && (cause == .localClose || client.link == .closing)
         let reconnect = client.autoreconnectActive && !wasLocal2_2Close
         let silent = reconnect && cause != .remoteClosed
         client.link = .idle
@@ -520,14 +538,26 @@ public final class MQTTModule {
         }
     }
 
-    /// 2.2 autoreconnect: same host and port, no new DNS lookup policy of our own.
+    /// 2.2 autoreconnect (spec §2.15).
+    /// Until the attempt starts the client is torn down (`idle`: publish returns false,
+    /// close() returns false and turns autoreconnect off) but still held.
     private func scheduleReconnect(_ client: LuaMQTTClient, after delay: TimeAmount) {
         guard let endpoint = client.lastEndpoint else { return }
         let generation = runtime.generation
-        client.link = .connecting
         client.reconnectTask = runtime.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak client, unowned self] in
-            guard let client, runtime.isCurrent(generation), client.autoreconnectActive, client.link == .connecting else { return }
-            start(client, host: endpoint.host, port: endpoint.port, tls: endpoint.tls)
+            guard let client else { return }
+            client.reconnectTask = nil
+            guard runtime.isCurrent(generation), client.autoreconnectActive, client.link == .idle else { return }
+            // The same IP and port as before, without a new DNS lookup; TLS still checks
+            // the certificate against the name the script gave.
+            guard let address = client.core.remoteAddress, let ip = address.ipAddress, let port = address.port else {
+                return start(client, host: endpoint.host, port: endpoint.port, tls: endpoint.tls)
+            }
+            var tls = endpoint.tls
+            if tls != nil, tls?.serverName == nil, (try? SocketAddress(ipAddress: endpoint.host, port: 0)) == nil {
+                tls?.serverName = endpoint.host
+            }
+            start(client, host: ip, port: port, tls: tls)
         }
     }
 }

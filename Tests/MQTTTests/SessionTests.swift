@@ -146,6 +146,16 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(publish(&session, qos: 1).0, 2, "wraps, skips 0 and the in-use 1")
     }
 
+    func testQueueLongerThanTheIDSpaceKeepsAllocatingInConstantTime() {
+        // Only ids awaiting a reply are skipped: a queue deeper than 65 535 entries
+        // reuses ids of entries still queued (they can never be outstanding together).
+        var session = connected()
+        XCTAssertEqual(publish(&session, qos: 1).0, 1)  // sent, awaiting PUBACK
+        for expected in 2...65535 { XCTAssertEqual(publish(&session, qos: 1).0, UInt16(expected)) }
+        XCTAssertEqual(publish(&session, qos: 1).0, 2, "wraps past 0 and the outstanding 1")
+        XCTAssertEqual(publish(&session, qos: 2).0, 3, "3 is queued, not outstanding: reused")
+    }
+
     // MARK: - QoS flows and the FIFO
 
     func testQoS1PublishCompletesOnMatchingPubAckOnly() {

@@ -29,7 +29,8 @@ final class ExampleTests: XCTestCase {
         if header.needsBroker {
             let started = try Mosquitto.start()
             broker = started
-            for host in ["broker.local", "192.168.11.118"] {
+            // The examples' broker addresses, remapped to the test broker on 127.0.0.1.
+            for host in ["broker.local", "192.168.11.118"] { // remap only, never contacted
                 arguments += ["--remap", "\(host)=127.0.0.1:\(started.port)"]
             }
             for before in header.before {

@@ -105,8 +105,9 @@ public final class FakeBroker: @unchecked Sendable {
         self.state = state
     }
 
-    /// Starts listening on 127.0.0.1 with an OS-assigned port.
-    public static func start() throws -> FakeBroker {
+    /// Starts listening on 127.0.0.1 with an OS-assigned port, or on `port` (e.g. the port
+    /// of a broker that was shut down, to let a client reconnect to it).
+    public static func start(port requestedPort: Int = 0) throws -> FakeBroker {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = SharedState()
         let bootstrap = ServerBootstrap(group: group)
@@ -121,7 +122,7 @@ public final class FakeBroker: @unchecked Sendable {
                     return channel.eventLoop.makeFailedFuture(error)
                 }
             }
-        let channel = try bootstrap.bind(host: "127.0.0.1", port: 0).wait()
+        let channel = try bootstrap.bind(host: "127.0.0.1", port: requestedPort).wait()
         guard let port = channel.localAddress?.port else { throw Failure("no local port") }
         return FakeBroker(port: port, group: group, serverChannel: channel, state: state)
     }

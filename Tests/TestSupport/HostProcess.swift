@@ -1,6 +1,9 @@
 import Foundation
 
 /// Runs the real `nodemcu-host` binary, as a user would, and collects its output.
+///
+/// `run` waits for the process; `launch` returns a `Running` handle so a test can script a
+/// fake broker (or read stdout as it arrives) while the host runs.
 public enum HostProcess {
     public struct Result: Sendable {
         public var status: Int32
@@ -32,6 +35,7 @@ public enum HostProcess {
 
     /// Runs the binary with `arguments`, feeding `input` on stdin, and waits at
     /// most `timeout` seconds (then kills it and reports `timedOut`).
+    /// `NODEMCU_CHIPID` defaults to 0xABCDEF (default client id `NodeMCU_abcdef`).
     public static func run(
         _ arguments: [String],
         input: String? = nil,
@@ -39,6 +43,17 @@ public enum HostProcess {
         environment: [String: String] = [:],
         timeout: Double = 30
     ) throws -> Result {
+        try launch(arguments, input: input, currentDirectory: currentDirectory, environment: environment)
+            .wait(timeout: timeout)
+    }
+
+    /// Starts the binary and returns at once; see `Running`.
+    public static func launch(
+        _ arguments: [String],
+        input: String? = nil,
+        currentDirectory: URL? = nil,
+        environment: [String: String] = [:]
+    ) throws -> Running {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
@@ -52,48 +67,122 @@ public enum HostProcess {
         process.standardError = stderr
         process.standardInput = input == nil ? FileHandle.nullDevice : stdin
 
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        let start = Date()
+        let running = Running(process: process)
+        process.terminationHandler = { _ in running.exited.signal() }
+        running.start = Date()
         try process.run()
         if let input {
             stdin.fileHandleForWriting.write(Data(input.utf8))
             try? stdin.fileHandleForWriting.close()
         }
-        // Drain both pipes concurrently so a chatty process never blocks.
-        let collected = OutputCollector()
-        let group = DispatchGroup()
+        // Drain both pipes concurrently so a chatty process never blocks; stdout is
+        // collected chunk by chunk so tests can wait for a line while the host runs.
         for (index, pipe) in [stdout, stderr].enumerated() {
-            group.enter()
+            running.drained.enter()
             DispatchQueue.global().async {
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                collected.set(index, data)
-                group.leave()
+                let handle = pipe.fileHandleForReading
+                while true {
+                    let data = handle.availableData
+                    if data.isEmpty { break }
+                    running.output.append(index, data)
+                }
+                running.output.close(index)
+                running.drained.leave()
             }
         }
-        var timedOut = false
-        if exited.wait(timeout: .now() + timeout) == .timedOut {
-            timedOut = true
-            process.terminate()
-            if exited.wait(timeout: .now() + 5) == .timedOut {
-                kill(process.processIdentifier, SIGKILL)
-                exited.wait()
+        return running
+    }
+
+    /// A `nodemcu-host` process that is running (or has ended).
+    public final class Running: @unchecked Sendable {
+        let process: Process
+        let exited = DispatchSemaphore(value: 0)
+        let drained = DispatchGroup()
+        let output = OutputCollector()
+        var start = Date()
+        private var result: Result?
+
+        init(process: Process) { self.process = process }
+
+        /// stdout received so far.
+        public var stdoutSoFar: String { String(decoding: output.get(0), as: UTF8.self) }
+
+        /// Waits until stdout contains `text` (true), or the process has ended or
+        /// `timeout` seconds have passed without it (false).
+        @discardableResult
+        public func waitForOutput(containing text: String, timeout: Double = 5) -> Bool {
+            output.wait(timeout: timeout) { data in
+                String(decoding: data, as: UTF8.self).contains(text)
             }
         }
-        let seconds = Date().timeIntervalSince(start)
-        group.wait()
-        return Result(
-            status: process.terminationStatus,
-            stdout: String(decoding: collected.get(0), as: UTF8.self),
-            stderr: String(decoding: collected.get(1), as: UTF8.self),
-            seconds: seconds,
-            timedOut: timedOut)
+
+        /// Ends the process (SIGTERM) if it is still running and waits for it; for test
+        /// teardown after a failure left it waiting for a broker.
+        public func stop() {
+            if process.isRunning { process.terminate() }
+            _ = wait(timeout: 5)
+        }
+
+        /// Waits at most `timeout` seconds for the process to end (then kills it and
+        /// reports `timedOut`), and returns its status and output.
+        public func wait(timeout: Double = 30) -> Result {
+            if let result { return result }
+            var timedOut = false
+            if exited.wait(timeout: .now() + timeout) == .timedOut {
+                timedOut = true
+                process.terminate()
+                if exited.wait(timeout: .now() + 5) == .timedOut {
+                    kill(process.processIdentifier, SIGKILL)
+                    exited.wait()
+                }
+            }
+            let seconds = Date().timeIntervalSince(start)
+            drained.wait()
+            let result = Result(
+                status: process.terminationStatus,
+                stdout: String(decoding: output.get(0), as: UTF8.self),
+                stderr: String(decoding: output.get(1), as: UTF8.self),
+                seconds: seconds,
+                timedOut: timedOut)
+            self.result = result
+            return result
+        }
     }
 }
 
-private final class OutputCollector: @unchecked Sendable {
-    private let lock = NSLock()
+final class OutputCollector: @unchecked Sendable {
+    private let condition = NSCondition()
     private var data: [Data] = [Data(), Data()]
-    func set(_ index: Int, _ value: Data) { lock.withLock { data[index] = value } }
-    func get(_ index: Int) -> Data { lock.withLock { data[index] } }
+    private var closed = [false, false]
+
+    func append(_ index: Int, _ value: Data) {
+        condition.lock()
+        data[index].append(value)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func close(_ index: Int) {
+        condition.lock()
+        closed[index] = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func get(_ index: Int) -> Data {
+        condition.lock()
+        defer { condition.unlock() }
+        return data[index]
+    }
+
+    /// Waits until `ready(stdout)` holds, stdout has ended, or `timeout` passes.
+    func wait(timeout: Double, until ready: (Data) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while !ready(data[0]) {
+            guard !closed[0], condition.wait(until: deadline) else { return ready(data[0]) }
+        }
+        return true
+    }
 }
