@@ -28,12 +28,22 @@ extension MQTTClient {
         if let trace { trace("mqtt > " + packet.traceDescription) }
         packet.write(to: &connection.outBuffer)
         connection.outTokens.append(token)
+        // Writes are coalesced per loop tick, but a burst (thousands of publishes from one
+        // chunk) goes to the socket as it grows: the broker starts receiving while the
+        // script still publishes, and no single buffer holds the whole burst.
+        if connection.outBuffer.readableBytes >= Self.eagerFlushBytes {
+            flush(connection)
+            return
+        }
         guard !connection.flushScheduled else { return }
         connection.flushScheduled = true
         eventLoop.assumeIsolated().execute {
             self.flush(connection)
         }
     }
+
+    /// Outgoing bytes after which `send` flushes without waiting for the end of the tick.
+    static var eagerFlushBytes: Int { 64 * 1024 }
 
     func flush(_ connection: Connection) {
         connection.flushScheduled = false

@@ -64,7 +64,11 @@ struct Launcher {
             if wantsRepl { runtime.pin() }
             runtime.start { runtime in
                 runtime.setScriptArguments(script: options.scriptName, arguments: options.scriptArguments)
-                for chunk in commandChunks where runtime.run(chunk) == false && runtime.halted { return }
+                for chunk in commandChunks {
+                    runtime.run(chunk)
+                    // An error under --on-error exit or restart: the rest does not run.
+                    if runtime.halted { return }
+                }
                 if let script { runtime.run(script, arguments: options.scriptArguments) }
             }
             if let runFor {
