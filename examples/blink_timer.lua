@@ -1,5 +1,8 @@
 -- A heartbeat from a timer, the way device scripts blink an LED or poll a
 -- sensor. It stops itself after three beats (a device would go on for ever).
+-- test-expect: beating every 200 ms
+-- test-expect: beat 3
+-- test-expect: done
 local beats = 0
 
 local heartbeat = tmr.create()
