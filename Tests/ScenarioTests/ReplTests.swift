@@ -93,20 +93,26 @@ final class Tmux {
         tmuxPath = path
     }
 
-    /// Runs a tmux command; its output only when `capture` (the server that
-    /// `new-session` starts would otherwise hold the pipe open for ever).
+    /// Runs a tmux command and returns its standard output. posix_spawn and waitpid,
+    /// not Foundation's Process: its exit monitoring was seen to miss the quick exit of
+    /// the tmux client that starts a server, leaving waitUntilExit() hanging.
     @discardableResult
-    func tmux(_ arguments: [String], capture: Bool = false) -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tmuxPath)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = capture ? pipe : FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try? process.run()
-        let data = capture ? pipe.fileHandleForReading.readDataToEndOfFile() : Data()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+    func tmux(_ arguments: [String]) -> String {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-out-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: output) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([tmuxPath] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, tmuxPath, &actions, nil, argv, environ) == 0 else { return "" }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (try? String(contentsOf: output, encoding: .utf8)) ?? ""
     }
 
     func start(_ command: String) throws {
@@ -122,7 +128,7 @@ final class Tmux {
 
     func sendKeys(_ keys: String) { tmux(["send-keys", "-t", session, keys]) }
 
-    func screen() -> String { tmux(["capture-pane", "-p", "-t", session], capture: true) }
+    func screen() -> String { tmux(["capture-pane", "-p", "-t", session]) }
 
     /// Polls the screen until `text` appears (bounded; fails the wait otherwise).
     func waitFor(_ text: String, normalizingTabs: Bool = false, timeout: TimeInterval = 10) throws {

@@ -116,6 +116,22 @@ public enum HostProcess {
             }
         }
 
+        private var isZombie: Bool {
+            guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+        }
+
+        /// The exit status of the process if it is a zombie nobody reaped (it is reaped
+        /// now); 128 + signal for a killed process, as a shell reports it.
+        private func reapIfZombie() -> Int32? {
+            let pid = process.processIdentifier
+            guard isZombie else { return nil }
+            var raw: Int32 = 0
+            guard waitpid(pid, &raw, WNOHANG) == pid else { return nil }
+            return raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
+        }
+
         /// Ends the process (SIGTERM) if it is still running and waits for it; for test
         /// teardown after a failure left it waiting for a broker.
         public func stop() {
@@ -128,18 +144,29 @@ public enum HostProcess {
         public func wait(timeout: Double = 30) -> Result {
             if let result { return result }
             var timedOut = false
-            if exited.wait(timeout: .now() + timeout) == .timedOut {
-                timedOut = true
-                process.terminate()
-                if exited.wait(timeout: .now() + 5) == .timedOut {
+            var status: Int32?
+            let deadline = Date().addingTimeInterval(timeout)
+            // In slices: Foundation's exit monitoring can miss a quick exit, leaving a
+            // zombie that it never reports; a zombie still there after three slices
+            // (Foundation reaps within milliseconds when it works) is reaped here.
+            var zombieSlices = 0
+            while status == nil {
+                if exited.wait(timeout: .now() + 0.2) == .success { break }
+                zombieSlices = isZombie ? zombieSlices + 1 : 0
+                if zombieSlices >= 3 { status = reapIfZombie() }
+                if status == nil && Date() >= deadline {
+                    timedOut = true
+                    kill(process.processIdentifier, SIGTERM)
+                    if exited.wait(timeout: .now() + 5) == .success { break }
                     kill(process.processIdentifier, SIGKILL)
-                    exited.wait()
+                    if exited.wait(timeout: .now() + 5) == .success { break }
+                    status = reapIfZombie() ?? -1
                 }
             }
             let seconds = Date().timeIntervalSince(start)
-            drained.wait()
+            _ = drained.wait(timeout: .now() + 5)
             let result = Result(
-                status: process.terminationStatus,
+                status: status ?? process.terminationStatus,
                 stdout: String(decoding: output.get(0), as: UTF8.self),
                 stderr: String(decoding: output.get(1), as: UTF8.self),
                 seconds: seconds,
