@@ -116,22 +116,6 @@ public enum HostProcess {
             }
         }
 
-        private var isZombie: Bool {
-            guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return false }
-            return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
-        }
-
-        /// The exit status of the process if it is a zombie nobody reaped (it is reaped
-        /// now); 128 + signal for a killed process, as a shell reports it.
-        private func reapIfZombie() -> Int32? {
-            let pid = process.processIdentifier
-            guard isZombie else { return nil }
-            var raw: Int32 = 0
-            guard waitpid(pid, &raw, WNOHANG) == pid else { return nil }
-            return raw & 0x7F == 0 ? (raw >> 8) & 0xFF : 128 + (raw & 0x7F)
-        }
-
         /// Ends the process (SIGTERM) if it is still running and waits for it; for test
         /// teardown after a failure left it waiting for a broker.
         public func stop() {
@@ -152,15 +136,15 @@ public enum HostProcess {
             var zombieSlices = 0
             while status == nil {
                 if exited.wait(timeout: .now() + 0.2) == .success { break }
-                zombieSlices = isZombie ? zombieSlices + 1 : 0
-                if zombieSlices >= 3 { status = reapIfZombie() }
+                zombieSlices = process.isUnreapedZombie ? zombieSlices + 1 : 0
+                if zombieSlices >= 3 { status = process.reapZombie() }
                 if status == nil && Date() >= deadline {
                     timedOut = true
                     kill(process.processIdentifier, SIGTERM)
                     if exited.wait(timeout: .now() + 5) == .success { break }
                     kill(process.processIdentifier, SIGKILL)
                     if exited.wait(timeout: .now() + 5) == .success { break }
-                    status = reapIfZombie() ?? -1
+                    status = process.reapZombie() ?? -1
                 }
             }
             let seconds = Date().timeIntervalSince(start)

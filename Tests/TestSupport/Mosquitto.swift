@@ -204,7 +204,7 @@ public final class Mosquitto: @unchecked Sendable {
         if process.isRunning {
             process.terminate()
         }
-        process.waitUntilExit()
+        _ = process.waitForExit(timeout: 10)
     }
 
     /// The broker log so far (for failure messages).
@@ -254,9 +254,9 @@ public final class Mosquitto: @unchecked Sendable {
         }
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
-        process.waitUntilExit()
+        let status = process.waitForExit()
         return ToolResult(
-            status: process.terminationStatus,
+            status: status,
             stdout: String(decoding: outData, as: UTF8.self),
             stderr: String(decoding: errBox.data, as: UTF8.self))
     }
