@@ -6,6 +6,13 @@ let nio: [Target.Dependency] = [
     .product(name: "NIOPosix", package: "swift-nio"),
 ]
 
+// Release builds skip the run-time exclusivity checks in our own modules: they were
+// ~18 % of the instructions of an MQTT round trip (bench/NOTES.md §4). Debug builds,
+// which the tests use, keep them.
+let releaseSettings: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "nodemcu-host",
     products: [
@@ -23,13 +30,14 @@ let package = Package(
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         // The only place a Lua error is raised (DESIGN.md, bridge rule 1).
         .target(name: "CLuaShim", dependencies: ["CLua"]),
-        .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim"]),
+        .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim"], swiftSettings: releaseSettings),
         .target(
             name: "MQTT",
             dependencies: nio + [
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ]
+            ],
+            swiftSettings: releaseSettings
         ),
         // Lua sources that ship inside the binary (the 5.1 compatibility prelude, …).
         .target(
@@ -37,13 +45,17 @@ let package = Package(
             path: "lua/runtime",
             resources: [.embedInCode("prelude.lua")]
         ),
-        .target(name: "NodeMCU", dependencies: ["LuaBridge", "MQTT", "EmbeddedLua"] + nio),
+        .target(
+            name: "NodeMCU", dependencies: ["LuaBridge", "MQTT", "EmbeddedLua"] + nio,
+            swiftSettings: releaseSettings
+        ),
         .executableTarget(
             name: "nodemcu-host",
             dependencies: [
                 "NodeMCU", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ] + nio
+            ] + nio,
+            swiftSettings: releaseSettings
         ),
 
         // Test support: a scripted fake MQTT broker, a mosquitto launcher, process helpers.

@@ -27,12 +27,17 @@ extension MQTTClient {
         guard let connection, connection.channel != nil else { return }
         if let trace { trace("mqtt > " + packet.traceDescription) }
         packet.write(to: &connection.outBuffer)
-        connection.outTokens.append(token)
+        connection.outBatch.append(token)
         // Writes are coalesced per loop tick, but a burst (thousands of publishes from one
         // chunk) goes to the socket as it grows: the broker starts receiving while the
         // script still publishes, and no single buffer holds the whole burst.
         if connection.outBuffer.readableBytes >= Self.eagerFlushBytes {
             flush(connection)
+            return
+        }
+        if connection.reading {
+            // Replies to what is being read go out when the read completes.
+            connection.flushAfterRead = true
             return
         }
         guard !connection.flushScheduled else { return }
@@ -42,24 +47,26 @@ extension MQTTClient {
         }
     }
 
+    /// The channel finished a read: flush what the packets it delivered caused.
+    func readCompleted(_ connection: Connection) {
+        guard connection.flushAfterRead else { return }
+        connection.flushAfterRead = false
+        flush(connection)
+    }
+
     /// Outgoing bytes after which `send` flushes without waiting for the end of the tick.
     static var eagerFlushBytes: Int { 64 * 1024 }
 
     func flush(_ connection: Connection) {
         connection.flushScheduled = false
-        guard isCurrent(connection), let channel = connection.channel, !connection.outTokens.isEmpty else { return }
+        guard isCurrent(connection), let channel = connection.channel, !connection.outBatch.isEmpty else { return }
         let buffer = connection.outBuffer
-        let tokens = connection.outTokens
+        let batch = connection.outBatch
         connection.outBuffer = channel.allocator.buffer(capacity: min(buffer.readableBytes, 65_536))
-        connection.outTokens = []
+        connection.outBatch = MQTTSession.WriteBatch()
         channel.writeAndFlush(buffer).assumeIsolated().whenComplete { result in
             guard case .success = result, self.isCurrent(connection) else { return }
-            let now = NIODeadline.now()
-            var actions: [MQTTSession.Action] = []
-            for token in tokens {
-                actions += self.session.written(token, now: now)
-            }
-            self.perform(actions)
+            self.perform(self.session.written(batch, now: .now()))
         }
     }
 

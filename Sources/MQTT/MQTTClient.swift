@@ -72,8 +72,11 @@ public final class MQTTClient {
         var closeCause: MQTTCloseCause?
         var lastError: (any Error)?
         var outBuffer: ByteBuffer
-        var outTokens: [MQTTSession.WriteToken] = []
+        var outBatch = MQTTSession.WriteBatch()
         var flushScheduled = false
+        /// Inside the channel's read: a flush waits for the read to complete.
+        var reading = false
+        var flushAfterRead = false
 
         init(generation: Int) {
             self.generation = generation
@@ -152,9 +155,10 @@ public final class MQTTClient {
             serverName = tls.serverName ?? (ipAddress == nil ? targetHost : nil)
         }
 
-        let handler = MQTTChannelHandler(client: self, connection: connection, usesTLS: tls != nil)
+        let handler = MQTTChannelHandler(
+            client: self, connection: connection, usesTLS: tls != nil,
+            maxPacketSize: configuration.maxIncomingPacketSize)
         let boundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
-        let maxPacketSize = configuration.maxIncomingPacketSize
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(configuration.tcpConnectTimeout)
             .channelOption(.allowRemoteHalfClosure, value: false)
@@ -164,7 +168,6 @@ public final class MQTTClient {
                     if let sslContext {
                         try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
                     }
-                    try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maxPacketSize: maxPacketSize)))
                     try sync.addHandler(boundHandler.value)
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {

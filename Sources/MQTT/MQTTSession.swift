@@ -160,30 +160,57 @@ public struct MQTTSession: Sendable {
         eventsSuppressed = false
     }
 
+    /// What one write to the network carried, as far as its completion matters: the
+    /// tokens of its packets, counted rather than listed (their order is fixed: CONNECT
+    /// comes first, a DISCONNECT last).
+    public struct WriteBatch: Sendable, Equatable {
+        public var connect = false
+        public var publishesQoS0 = 0
+        public var disconnect = false
+        public var packets = 0
+
+        public init() {}
+
+        public var isEmpty: Bool { packets == 0 }
+
+        public mutating func append(_ token: WriteToken) {
+            packets += 1
+            switch token {
+            case .connect: connect = true
+            case .publishQoS0: publishesQoS0 += 1
+            case .disconnect: disconnect = true
+            case .other: break
+            }
+        }
+    }
+
     /// Reports that a packet sent with `token` has been handed to the network.
     public mutating func written(_ token: WriteToken, now: NIODeadline) -> [Action] {
+        var batch = WriteBatch()
+        batch.append(token)
+        return written(batch, now: now)
+    }
+
+    /// Reports that the packets of `batch` have been handed to the network.
+    public mutating func written(_ batch: WriteBatch, now: NIODeadline) -> [Action] {
         var actions: [Action] = []
-        switch token {
-        case .connect:
-            if state == .awaitingConnectWrite {
-                state = .awaitingConnAck
-                phaseStarted = now
-            }
-            return actions
-        case .disconnect:
-            if state == .closing {
-                actions.append(.closeConnection(.localClose))
-            }
-            return actions
-        case .publishQoS0:
-            // Also after a queued DISCONNECT went out behind it; never after close(.immediate).
-            if state == .connected || (state == .closing && !eventsSuppressed) {
+        if batch.connect, state == .awaitingConnectWrite {
+            state = .awaitingConnAck
+            phaseStarted = now
+        }
+        // Also after a queued DISCONNECT went out behind them; never after close(.immediate).
+        if batch.publishesQoS0 > 0, state == .connected || (state == .closing && !eventsSuppressed) {
+            actions.reserveCapacity(batch.publishesQoS0)
+            for _ in 0..<batch.publishesQoS0 {
                 actions.append(.deliver(.published(packetID: nil)))
             }
-        case .other:
-            break
         }
-        if state == .connected {
+        if batch.disconnect, state == .closing {
+            actions.append(.closeConnection(.localClose))
+        }
+        // Any completed send other than CONNECT and DISCONNECT restarts the keepalive.
+        let others = batch.packets - (batch.connect ? 1 : 0) - (batch.disconnect ? 1 : 0)
+        if others > 0, state == .connected {
             lastSendCompleted = now
             keepaliveArmed = true
         }

@@ -313,9 +313,12 @@ public final class MQTTModule {
             lua.push(client.link == .disconnecting && topicLength > 0 && size <= packetLimit)
             return 1
         }
-        let allocator = ByteBufferAllocator()
-        let topic = lua.withBytes(at: 2) { allocator.buffer(bytes: $0) }!
-        let payload = lua.withBytes(at: 3) { allocator.buffer(bytes: $0) }!
+        // One copy of both into one buffer; topic and payload are slices of it.
+        var bytes = ByteBufferAllocator().buffer(capacity: topicLength + payloadLength)
+        lua.withBytes(at: 2) { bytes.writeBytes($0) }
+        lua.withBytes(at: 3) { bytes.writeBytes($0) }
+        let topic = bytes.readSlice(length: topicLength)!
+        let payload = bytes
         do {
             try client.core.publish(topic: topic, payload: payload, qos: wireQoS, retain: retain & 1 != 0)
             lua.push(true)

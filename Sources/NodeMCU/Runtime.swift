@@ -109,9 +109,10 @@ public final class Runtime {
     public var isIdle: Bool { handles.isEmpty && pins == 0 }
 
     /// Checks for idleness on a later tick, so a callback that re-arms a timer or
-    /// reconnects does not end the process.
+    /// reconnects does not end the process. Nothing to check while a handle or pin
+    /// remains: whatever releases the last one calls this again.
     public func scheduleIdleCheck() {
-        guard !idleCheckPending, !finished else { return }
+        guard isIdle, !idleCheckPending, !finished else { return }
         idleCheckPending = true
         eventLoop.assumeIsolated().execute {
             self.idleCheckPending = false

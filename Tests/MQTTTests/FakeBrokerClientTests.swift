@@ -220,6 +220,20 @@ final class FakeBrokerClientTests: XCTestCase {
         XCTAssertEqual(topics, ["a", "b", "big"])
     }
 
+    func testPacketsArrivingAByteAtATime() throws {
+        // The client decodes in its own channel handler: every partial packet must wait
+        // for the rest, and the acknowledgement goes out once the packet is complete.
+        let (client, link) = try connected()
+        let stream = Packets.publish("x/y", "hello", qos: 1, id: 9).bytes + Packets.publish("z", "2").bytes
+        for byte in stream { try link.send(bytes: [byte]) }
+        guard case .message(let first) = try client.next() else { return XCTFail() }
+        XCTAssertEqual(String(buffer: first.topic), "x/y")
+        XCTAssertEqual(String(buffer: first.payload), "hello")
+        try link.expect(Packets.pubAck(9))
+        guard case .message(let second) = try client.next() else { return XCTFail() }
+        XCTAssertEqual(String(buffer: second.payload), "2")
+    }
+
     func testOversizedIncomingMessage() throws {
         let (client, link) = try connected(MQTTClientConfiguration(maxIncomingPacketSize: 20))
         try link.send(Packets.publish("t", "0123456789abcdefghijklmnop", qos: 1, id: 3))

@@ -38,6 +38,7 @@ public struct PublishPacket: MQTTPacketProtocol {
 
     public func write(to buffer: inout ByteBuffer) {
         let remaining = 2 + topic.readableBytes + (qos > 0 ? 2 : 0) + payload.readableBytes
+        buffer.reserveCapacity(minimumWritableBytes: 1 + MQTTSerializer.variableLengthSize(remaining) + remaining)
         MQTTSerializer.writeFixedHeader(.publish, flags: flags, remainingLength: remaining, to: &buffer)
         MQTTSerializer.writeLengthPrefixed(topic, to: &buffer)
         if qos > 0 { buffer.writeInteger(packetID ?? 0) }
