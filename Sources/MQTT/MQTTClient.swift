@@ -189,13 +189,15 @@ public final class MQTTClient {
     /// Queues a PUBLISH. `qos` goes on the wire as `qos & 3`. Returns the packet identifier
     /// (nil for QoS 0). The completion arrives as `.published`.
     ///
-    /// - Throws: `MQTTClientError.notConnected` unless the state is `.connected`.
+    /// - Throws: `MQTTClientError.notConnected` unless the state is `.connected`;
+    ///   `.queueFull` for a QoS 2 publish that no identifier is free for.
     @discardableResult
     public func publish(topic: ByteBuffer, payload: ByteBuffer, qos: UInt8, retain: Bool) throws -> UInt16? {
         eventLoop.preconditionInEventLoop()
         apiDepth += 1
         defer { apiDepth -= 1 }
         guard state == .connected else { throw MQTTClientError.notConnected }
+        if qos & 3 == 2, !session.acceptsQoS2Publish { throw MQTTClientError.queueFull }
         let (id, actions) = session.publish(topic: topic, payload: payload, qos: qos, retain: retain, now: .now())
         perform(actions)
         return id

@@ -99,4 +99,7 @@ public enum MQTTClientError: Error, Sendable, Equatable {
     case alreadyConnected
     /// publish/subscribe/unsubscribe without a usable connection.
     case notConnected
+    /// A QoS 2 publish while so many are unreleased that no identifier is free for it
+    /// (see `MQTTSession.acceptsQoS2Publish`).
+    case queueFull
 }

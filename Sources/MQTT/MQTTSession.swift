@@ -102,6 +102,10 @@ public struct MQTTSession: Sendable {
     private var idsInUse = Set<UInt16>()
     /// Incoming QoS 2 identifiers awaiting PUBREL, and whether their PUBREC has been sent.
     private var incomingQoS2: [UInt16: Bool] = [:]
+    /// Our QoS 2 publishes queued or sent whose PUBCOMP has not arrived. Each holds its
+    /// identifier until then, and its PUBREL waits at the queue tail (device behaviour),
+    /// so a burst can hold every identifier at once: see `acceptsQoS2Publish`.
+    private var unreleasedQoS2 = 0
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -127,6 +131,14 @@ public struct MQTTSession: Sendable {
     public var outstandingCount: Int { outstanding.count }
     /// Whether `close(.queued)` has appended a DISCONNECT that has not gone out yet.
     public var isDisconnectQueued: Bool { disconnectQueued }
+
+    /// Whether one more QoS 2 publish can get an identifier no other message in flight
+    /// holds. With PUBRELs behind every queued publish, more than ~65 535 unreleased QoS 2
+    /// messages would have to share identifiers and the broker would drop the repeats;
+    /// the owner refuses the publish instead (on the device the queue fills far earlier).
+    public var acceptsQoS2Publish: Bool {
+        unreleasedQoS2 < max(1, Int(UInt16.max) - configuration.maxInflight)
+    }
 
     // MARK: - Connection lifecycle
 
@@ -154,6 +166,7 @@ public struct MQTTSession: Sendable {
         outstanding.removeAll(keepingCapacity: true)
         idsInUse.removeAll(keepingCapacity: true)
         incomingQoS2.removeAll(keepingCapacity: true)
+        unreleasedQoS2 = 0
         keepaliveArmed = false
         pingOutstanding = false
         disconnectQueued = false
@@ -338,7 +351,11 @@ public struct MQTTSession: Sendable {
             // Behind the DISCONNECT: never sent, discarded with the connection.
             return []
         }
-        if case .disconnect = entry { disconnectQueued = true }
+        switch entry {
+        case .disconnect: disconnectQueued = true
+        case .publish(let publish) where publish.qos == 2: unreleasedQoS2 += 1
+        default: break
+        }
         pending.append(entry)
         var actions: [Action] = []
         pump(into: &actions)
@@ -399,6 +416,7 @@ public struct MQTTSession: Sendable {
             case .pubComp(let comp):
                 if outstanding.remove(Self.key(.pubComp, comp.packetID)) != nil {
                     idsInUse.remove(comp.packetID)
+                    unreleasedQoS2 -= 1
                     actions.append(.deliver(.published(packetID: comp.packetID)))
                 }
             case .pubRel(let rel):
@@ -471,7 +489,7 @@ public struct MQTTSession: Sendable {
             var awaited: UInt32?
             /// Our own identifier that the reply will release.
             var ownID: UInt16?
-            let packet: MQTTPacket
+            var packet: MQTTPacket
             var token = WriteToken.other
             switch head {
             case .publish(let publish):
@@ -517,6 +535,14 @@ public struct MQTTSession: Sendable {
             // Strictly serial: while the window is full nothing goes out, not even
             // entries that wait for no reply (acknowledgements for incoming traffic).
             guard outstanding.count < configuration.maxInflight else { return }
+            if let id = ownID, idsInUse.contains(id) {
+                // Identifiers come round every 65 535 allocations; this one's earlier user
+                // still awaits its reply (a QoS 2 publish whose PUBREL is queued behind
+                // this entry). Reusing it in flight would lose a message: take a free one.
+                let fresh = allocateID()
+                (packet, awaited) = Self.renumbered(head, fresh)
+                ownID = fresh
+            }
             if let ownID { idsInUse.insert(ownID) }
             if let awaited {
                 outstanding.insert(awaited)
@@ -524,6 +550,24 @@ public struct MQTTSession: Sendable {
             }
             pending.removeFirst()
             actions.append(.send(packet, token))
+        }
+    }
+
+    /// A queued PUBLISH, SUBSCRIBE or UNSUBSCRIBE with another identifier, and the reply
+    /// it then awaits.
+    private static func renumbered(_ entry: Entry, _ id: UInt16) -> (MQTTPacket, UInt32?) {
+        switch entry {
+        case .publish(var publish):
+            publish.packetID = id
+            return (.publish(publish), key(publish.qos == 2 ? .pubRec : .pubAck, id))
+        case .subscribe(var subscribe):
+            subscribe.packetID = id
+            return (.subscribe(subscribe), key(.subAck, id))
+        case .unsubscribe(var unsubscribe):
+            unsubscribe.packetID = id
+            return (.unsubscribe(unsubscribe), key(.unsubAck, id))
+        default:
+            preconditionFailure("only our own requests carry our identifiers")
         }
     }
 }

@@ -156,6 +156,40 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(publish(&session, qos: 2).0, 3, "3 is queued, not outstanding: reused")
     }
 
+    func testAnIDStillAwaitingAReplyIsNotReusedInFlight() {
+        // B is given A's id while A is still queued; when B reaches the head, A awaits its
+        // PUBCOMP (its PUBREL is queued behind B), so B goes out with a free id instead.
+        var session = connected()
+        XCTAssertEqual(publish(&session, qos: 1, "x").0, 1)  // sent, awaiting PUBACK
+        XCTAssertEqual(publish(&session, qos: 2, "A").0, 2)  // queued
+        for _ in 3...65535 { _ = session.consumePacketID() }
+        XCTAssertEqual(publish(&session, qos: 1, "B").0, 2, "wraps past the outstanding 1 to the queued 2")
+        let a = complete(&session, session.received(.packet(Packets.pubAck(1)), now: now))
+        XCTAssertEqual(sent(a), [Packets.publish("t", "A", qos: 2, id: 2)])
+        let b = complete(&session, session.received(.packet(Packets.pubRec(2)), now: now))
+        XCTAssertEqual(sent(b), [Packets.publish("t", "B", qos: 1, id: 3)], "2 is still A's until its PUBCOMP")
+        let c = complete(&session, session.received(.packet(Packets.pubAck(3)), now: now))
+        XCTAssertEqual(events(c), [.published(packetID: 3)])
+        XCTAssertEqual(sent(c), [Packets.pubRel(2)])
+        XCTAssertEqual(events(session.received(.packet(Packets.pubComp(2)), now: now)), [.published(packetID: 2)])
+    }
+
+    func testUnreleasedQoS2PublishesAreLimitedToTheIDSpace() {
+        // Every queued QoS 2 publish keeps its id until a PUBCOMP that can only come after
+        // its PUBREL, which waits behind all of them: at most 65 534 at window 1.
+        var session = connected()
+        for _ in 0..<65533 { _ = publish(&session, qos: 2) }
+        XCTAssertTrue(session.acceptsQoS2Publish)
+        _ = publish(&session, qos: 2)
+        XCTAssertFalse(session.acceptsQoS2Publish)
+        // The first one completes: room for one more.
+        _ = complete(&session, session.received(.packet(Packets.pubRec(1)), now: now))
+        XCTAssertEqual(session.pendingCount, 65533 + 1 - 1, "the next publish went out, PUBREL queued")
+        XCTAssertFalse(session.acceptsQoS2Publish, "released only by PUBCOMP")
+        session.connectionClosed()
+        XCTAssertTrue(session.acceptsQoS2Publish, "the queue went with the connection")
+    }
+
     // MARK: - QoS flows and the FIFO
 
     func testQoS1PublishCompletesOnMatchingPubAckOnly() {

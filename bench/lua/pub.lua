@@ -30,7 +30,11 @@ m:connect(host, port, 0, function(c)
     print("PUBLISH FAILED"); os.exit(4)
   end
   if mode == "burst" then
-    for _ = 2, n do c:publish(topic, payload, qos, 0) end
+    for k = 2, n do
+      if not c:publish(topic, payload, qos, 0) then
+        print("PUBLISH REFUSED at " .. k); os.exit(4)
+      end
+    end
     sent = n
   end
 end, function(c, reason)
