@@ -61,6 +61,25 @@ final class PacketCodecTests: XCTestCase {
         }
     }
 
+    func testPublishEncodingAtLengthBoundariesAppendsAfterExistingBytes() throws {
+        // remaining = 2 + 1 (topic) + payload: 127/128 and 16 383/16 384 switch the
+        // length field from 1 to 2 and from 2 to 3 bytes.
+        for (payloadCount, header) in [
+            (124, [0x30, 0x7F]), (125, [0x30, 0x80, 0x01]),
+            (16_380, [0x30, 0xFF, 0x7F]), (16_381, [0x30, 0x80, 0x80, 0x01]),
+        ] as [(Int, [UInt8])] {
+            let payload = (0..<payloadCount).map { UInt8($0 & 0xFF) }
+            let packet = PublishPacket(topic: ByteBuffer(string: "t"), payload: ByteBuffer(bytes: payload))
+            var buffer = ByteBuffer(bytes: [0xAA, 0xBB])
+            packet.write(to: &buffer)
+            XCTAssertEqual(buffer.readBytes(length: 2), [0xAA, 0xBB], "what was there is kept")
+            XCTAssertEqual(buffer.readableBytes, packet.encodedSize)
+            XCTAssertEqual(buffer.readBytes(length: header.count), header)
+            XCTAssertEqual(buffer.readBytes(length: 3), [0, 1, UInt8(ascii: "t")])
+            XCTAssertEqual(buffer.readBytes(length: buffer.readableBytes), payload)
+        }
+    }
+
     func testLargePublishRoundTrip() throws {
         let payload = (0..<200_000).map { UInt8($0 & 0xFF) }
         let packet = Packets.publish("big", bytes: payload, qos: 1, id: 99)

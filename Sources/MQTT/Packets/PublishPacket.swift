@@ -38,11 +38,40 @@ public struct PublishPacket: MQTTPacketProtocol {
 
     public func write(to buffer: inout ByteBuffer) {
         let remaining = 2 + topic.readableBytes + (qos > 0 ? 2 : 0) + payload.readableBytes
-        buffer.reserveCapacity(minimumWritableBytes: 1 + MQTTSerializer.variableLengthSize(remaining) + remaining)
-        MQTTSerializer.writeFixedHeader(.publish, flags: flags, remainingLength: remaining, to: &buffer)
-        MQTTSerializer.writeLengthPrefixed(topic, to: &buffer)
-        if qos > 0 { buffer.writeInteger(packetID ?? 0) }
-        buffer.writeImmutableBuffer(payload)
+        precondition(remaining <= MQTTSerializer.maxRemainingLength, "remaining length out of range")
+        precondition(topic.readableBytes <= 0xFFFF, "field longer than 65535 bytes")
+        let size = 1 + MQTTSerializer.variableLengthSize(remaining) + remaining
+        // One pass over one region: this is the hot path of every publish (bench/NOTES.md §4);
+        // field-by-field ByteBuffer writes cost several times as much.
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: size) { out in
+            var at = 0
+            func put(_ byte: UInt8) {
+                out[at] = byte
+                at += 1
+            }
+            func put(_ bytes: ByteBuffer) {
+                bytes.withUnsafeReadableBytes { source in
+                    UnsafeMutableRawBufferPointer(rebasing: out[at..<(at + source.count)]).copyMemory(from: source)
+                    at += source.count
+                }
+            }
+            put(MQTTPacketType.publish.rawValue << 4 | flags)
+            var length = remaining
+            repeat {
+                put(UInt8(length & 0x7F) | (length > 0x7F ? 0x80 : 0))
+                length >>= 7
+            } while length > 0
+            put(UInt8(topic.readableBytes >> 8))
+            put(UInt8(topic.readableBytes & 0xFF))
+            put(topic)
+            if qos > 0 {
+                let id = packetID ?? 0
+                put(UInt8(id >> 8))
+                put(UInt8(id & 0xFF))
+            }
+            put(payload)
+            return at
+        }
     }
 
     /// Checks the PUBLISH flag nibble: QoS 3 is malformed.
