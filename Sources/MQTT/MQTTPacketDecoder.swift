@@ -42,9 +42,7 @@ public enum MQTTInbound: Sendable, Equatable {
 /// `.oversizedPublish` once its first `maxPacketSize` bytes (and its topic) have arrived,
 /// and the remainder is skipped as it arrives. Decoded payloads are slices of the receive
 /// buffer (no copy).
-public struct MQTTPacketDecoder: ByteToMessageDecoder, Sendable {
-    public typealias InboundOut = MQTTInbound
-
+public struct MQTTPacketDecoder: Sendable {
     /// PUBLISH packets larger than this (in bytes, fixed header included) are reported as
     /// oversized. nil: no limit.
     public var maxPacketSize: Int?
@@ -140,22 +138,5 @@ public struct MQTTPacketDecoder: ByteToMessageDecoder, Sendable {
         return MQTTOversizedPublish(
             topic: topic, partialPayload: partial, qos: qos, retain: flags & 1 != 0,
             dup: flags & 0x08 != 0, packetID: id, packetSize: total)
-    }
-
-    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let item = try next(from: &buffer) else { return .needMoreData }
-        context.fireChannelRead(Self.wrapInboundOut(item))
-        return .continue
-    }
-
-    public mutating func decodeLast(
-        context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool
-    ) throws -> DecodingState {
-        while let item = try next(from: &buffer) {
-            context.fireChannelRead(Self.wrapInboundOut(item))
-        }
-        // An incomplete packet at the end of the stream is dropped, not an error.
-        buffer.moveReaderIndex(to: buffer.writerIndex)
-        return .needMoreData
     }
 }

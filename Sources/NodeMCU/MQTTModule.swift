@@ -315,8 +315,8 @@ public final class MQTTModule {
         }
         // One copy of both into one buffer; topic and payload are slices of it.
         var bytes = ByteBufferAllocator().buffer(capacity: topicLength + payloadLength)
-        lua.withBytes(at: 2) { bytes.writeBytes($0) }
-        lua.withBytes(at: 3) { bytes.writeBytes($0) }
+        _ = lua.withBytes(at: 2) { bytes.writeBytes($0) }
+        _ = lua.withBytes(at: 3) { bytes.writeBytes($0) }
         let topic = bytes.readSlice(length: topicLength)!
         let payload = bytes
         do {
