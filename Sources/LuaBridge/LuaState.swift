@@ -76,6 +76,20 @@ public struct LuaState: @unchecked Sendable {
         return try body(UnsafeRawBufferPointer(start: pointer, count: length))
     }
 
+    /// Calls `body` with the bytes of two string-like values at once (nil unless both
+    /// are string-like): one call where a hot path needs two arguments.
+    public func withBytes<R>(
+        at first: Int32, _ second: Int32, _ body: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> R? {
+        guard isStringLike(first), isStringLike(second) else { return nil }
+        var firstLength = 0
+        var secondLength = 0
+        guard let firstPointer = lua_tolstring(L, first, &firstLength),
+              let secondPointer = lua_tolstring(L, second, &secondLength) else { return nil }
+        return try body(UnsafeRawBufferPointer(start: firstPointer, count: firstLength),
+                        UnsafeRawBufferPointer(start: secondPointer, count: secondLength))
+    }
+
     /// The bytes of a string-like value (Lua strings are bytes, never `String`).
     public func bytes(at index: Int32) -> [UInt8]? {
         withBytes(at: index) { Array($0.bindMemory(to: UInt8.self)) }

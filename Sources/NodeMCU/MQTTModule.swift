@@ -303,28 +303,29 @@ public final class MQTTModule {
         let retain = try lua.checkInteger(5)
         client.setCallback(.puback, from: 6, on: lua)
         let wireQoS = UInt8(truncatingIfNeeded: qos) & 3
-        let topicLength = lua.withBytes(at: 2) { $0.count } ?? 0
-        let payloadLength = lua.withBytes(at: 3) { $0.count } ?? 0
-        let size = 3 + 2 + topicLength + (wireQoS > 0 ? 2 : 0) + payloadLength
-        guard topicLength > 0, size <= packetLimit, client.link == .connected else {
-            // Too large or empty topic: false, the id still used (spec §2.10). After a
-            // 3.0 close() the message sits behind the DISCONNECT and is discarded.
-            if wireQoS > 0 { client.core.consumePacketID() }
-            lua.push(client.link == .disconnecting && topicLength > 0 && size <= packetLimit)
-            return 1
+        let retainFlag = retain & 1 != 0
+        // Both arguments were checked to be string-like: the closure always runs.
+        let result = lua.withBytes(at: 2, 3) { topicBytes, payloadBytes -> Bool in
+            let size = 3 + 2 + topicBytes.count + (wireQoS > 0 ? 2 : 0) + payloadBytes.count
+            guard !topicBytes.isEmpty, size <= packetLimit, client.link == .connected else {
+                // Too large or empty topic: false, the id still used (spec §2.10). After a
+                // 3.0 close() the message sits behind the DISCONNECT and is discarded.
+                if wireQoS > 0 { client.core.consumePacketID() }
+                return client.link == .disconnecting && !topicBytes.isEmpty && size <= packetLimit
+            }
+            // One copy of both into one buffer; topic and payload are slices of it.
+            var bytes = ByteBufferAllocator().buffer(capacity: topicBytes.count + payloadBytes.count)
+            bytes.writeBytes(topicBytes)
+            bytes.writeBytes(payloadBytes)
+            let topic = bytes.readSlice(length: topicBytes.count)!
+            do {
+                try client.core.publish(topic: topic, payload: bytes, qos: wireQoS, retain: retainFlag)
+                return true
+            } catch {
+                return false
+            }
         }
-        // One copy of both into one buffer; topic and payload are slices of it.
-        var bytes = ByteBufferAllocator().buffer(capacity: topicLength + payloadLength)
-        _ = lua.withBytes(at: 2) { bytes.writeBytes($0) }
-        _ = lua.withBytes(at: 3) { bytes.writeBytes($0) }
-        let topic = bytes.readSlice(length: topicLength)!
-        let payload = bytes
-        do {
-            try client.core.publish(topic: topic, payload: payload, qos: wireQoS, retain: retain & 1 != 0)
-            lua.push(true)
-        } catch {
-            lua.push(false)
-        }
+        lua.push(result ?? false)
         return 1
     }
 
