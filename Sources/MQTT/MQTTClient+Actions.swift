@@ -60,13 +60,28 @@ extension MQTTClient {
     func flush(_ connection: Connection) {
         connection.flushScheduled = false
         guard isCurrent(connection), let channel = connection.channel, !connection.outBatch.isEmpty else { return }
-        let buffer = connection.outBuffer
+        var buffer = connection.outBuffer
         let batch = connection.outBatch
-        connection.outBuffer = channel.allocator.buffer(capacity: min(buffer.readableBytes, 65_536))
+        // The buffer written last time is normally free again (NIO wrote it at once):
+        // reuse its storage rather than allocate one per flush.
+        connection.outBuffer = connection.spareBuffer ?? channel.allocator.buffer(capacity: min(buffer.readableBytes, 65_536))
+        connection.spareBuffer = nil
         connection.outBatch = MQTTSession.WriteBatch()
-        channel.writeAndFlush(buffer).assumeIsolated().whenComplete { result in
-            guard case .success = result, self.isCurrent(connection) else { return }
-            self.perform(self.session.written(batch, now: .now()))
+        if batch.awaitsCompletion {
+            channel.writeAndFlush(buffer).assumeIsolated().whenComplete { result in
+                guard case .success = result, self.isCurrent(connection) else { return }
+                self.perform(self.session.written(batch, now: .now()))
+            }
+        } else {
+            // Nothing waits for these bytes to leave (acks, QoS>0 publishes: their
+            // completion is the broker's reply): no promise, and the keepalive restarts now.
+            channel.writeAndFlush(buffer, promise: nil)
+            perform(session.written(batch, now: .now()))
+        }
+        // Still shared if NIO has not written it yet: then `clear()` allocates anew.
+        if buffer.capacity <= 65_536 {
+            buffer.clear()
+            connection.spareBuffer = buffer
         }
     }
 

@@ -73,6 +73,8 @@ public final class MQTTClient {
         var lastError: (any Error)?
         var outBuffer: ByteBuffer
         var outBatch = MQTTSession.WriteBatch()
+        /// The previous flush's buffer, cleared for reuse.
+        var spareBuffer: ByteBuffer?
         var flushScheduled = false
         /// Inside the channel's read: a flush waits for the read to complete.
         var reading = false

@@ -186,6 +186,10 @@ public struct MQTTSession: Sendable {
 
         public var isEmpty: Bool { packets == 0 }
 
+        /// Whether the owner must report the write's completion (CONNECT, a QoS 0 publish's
+        /// "sent", DISCONNECT); for anything else reporting it at once is the same.
+        public var awaitsCompletion: Bool { connect || publishesQoS0 > 0 || disconnect }
+
         public mutating func append(_ token: WriteToken) {
             packets += 1
             switch token {
