@@ -8,8 +8,9 @@ import NIOSSL
 /// on the loop, in order, never inside the API call that caused them.
 ///
 /// Wire behaviour: see `MQTTSession` (queue, QoS flows, keepalive, timeouts). Writes are
-/// coalesced into one buffer and one flush per loop tick. Incoming payloads are slices of
-/// the receive buffer (not copied before they reach the owner).
+/// coalesced into one buffer and one flush per loop tick (replies to what a read brought
+/// go out when that read completes). Incoming payloads are slices of the receive buffer
+/// (not copied before they reach the owner).
 ///
 /// ```swift
 /// // on the event loop
