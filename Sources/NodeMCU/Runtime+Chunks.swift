@@ -47,14 +47,6 @@ extension Runtime {
             return false
         }
         for argument in arguments { lua.push(argument) }
-        switch lua.pcall(arguments: Int32(arguments.count), results: 0) {
-        case .ok:
-            scheduleIdleCheck()
-            return true
-        case .error(let error):
-            reportTopLevelError(error, repl: false)
-            scheduleIdleCheck()
-            return false
-        }
+        return protectedCall(arguments: Int32(arguments.count)) { reportTopLevelError($0, repl: false) }
     }
 }

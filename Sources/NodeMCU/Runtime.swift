@@ -152,12 +152,18 @@ public final class Runtime {
     /// Returns false if the callback failed.
     @discardableResult
     public func callback(_ kind: CallbackKind, arguments: Int32) -> Bool {
+        protectedCall(arguments: arguments) { reportCallbackError($0, kind: kind) }
+    }
+
+    /// Calls the function below `arguments` values; an error goes to `report` (which may
+    /// end the process) before the idle check is scheduled. Returns false on error.
+    func protectedCall(arguments: Int32, report: (LuaCallError) -> Void) -> Bool {
         switch lua.pcall(arguments: arguments, results: 0) {
         case .ok:
             scheduleIdleCheck()
             return true
         case .error(let error):
-            reportCallbackError(error, kind: kind)
+            report(error)
             scheduleIdleCheck()
             return false
         }
