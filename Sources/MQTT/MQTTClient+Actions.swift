@@ -49,9 +49,11 @@ extension MQTTClient {
 
     /// The channel finished a read: flush what the packets it delivered caused.
     func readCompleted(_ connection: Connection) {
-        guard connection.flushAfterRead else { return }
-        connection.flushAfterRead = false
-        flush(connection)
+        if connection.flushAfterRead {
+            connection.flushAfterRead = false
+            flush(connection)
+        }
+        readBusyPoll?.readCompleted()
     }
 
     /// Outgoing bytes after which `send` flushes without waiting for the end of the tick.

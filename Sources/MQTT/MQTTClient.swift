@@ -49,6 +49,9 @@ public final class MQTTClient {
     public let configuration: MQTTClientConfiguration
     /// Receives the events (see `MQTTClientEvent`).
     public var eventHandler: ((MQTTClientEvent) -> Void)?
+    /// Shared by the clients of one loop: keeps it polling while reads come close together
+    /// (nil: the loop sleeps whenever the sockets are drained).
+    public let readBusyPoll: ReadBusyPoll?
     /// `--trace`: one line per packet in (`<`) and out (`>`), e.g.
     /// `mqtt > PUBLISH id=3 qos=1 retain=0 dup=0 topic="a/b" len=5`.
     public var trace: ((String) -> Void)?
@@ -89,10 +92,11 @@ public final class MQTTClient {
 
     public init(
         eventLoop: any EventLoop, configuration: MQTTClientConfiguration = MQTTClientConfiguration(),
-        eventHandler: ((MQTTClientEvent) -> Void)? = nil
+        readBusyPoll: ReadBusyPoll? = nil, eventHandler: ((MQTTClientEvent) -> Void)? = nil
     ) {
         self.eventLoop = eventLoop
         self.configuration = configuration
+        self.readBusyPoll = readBusyPoll
         self.eventHandler = eventHandler
         self.session = MQTTSession(configuration: .init(
             maxInflight: configuration.maxInflight,

@@ -97,7 +97,8 @@ public final class MQTTModule {
             remap: runtime.options.remap)
         configuration.connectSendTimeout = .seconds(5)
         configuration.connAckTimeout = .seconds(5)
-        let core = MQTTClient(eventLoop: runtime.eventLoop, configuration: configuration)
+        let core = MQTTClient(
+            eventLoop: runtime.eventLoop, configuration: configuration, readBusyPoll: runtime.readBusyPoll)
         let client = LuaMQTTClient(
             module: self, core: core, clientID: clientID,
             keepAlive: UInt16(clamping: keepAlive == 0 ? 60 : keepAlive & 0xFFFF),

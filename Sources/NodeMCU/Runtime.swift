@@ -1,4 +1,5 @@
 import LuaBridge
+import MQTT
 import NIOCore
 
 /// Something that keeps the process alive and must be torn down on a simulated
@@ -25,6 +26,9 @@ public final class Runtime {
     public let eventLoop: EventLoop
     public let options: RuntimeOptions
     public var profile: FirmwareProfile { options.profile }
+
+    /// Shared by every socket of this runtime (nil with `--busy-poll 0`).
+    public let readBusyPoll: ReadBusyPoll?
 
     /// The current interpreter; replaced on every simulated reboot.
     public private(set) var vm: LuaVM
@@ -68,6 +72,8 @@ public final class Runtime {
         self.exitPromise = eventLoop.makePromise()
         self.bootTime = eventLoop.now
         self.vm = LuaVM()
+        self.readBusyPoll = options.busyPollWindow > .zero
+            ? ReadBusyPoll(eventLoop: eventLoop, window: options.busyPollWindow) : nil
     }
 
     // MARK: Boot

@@ -1,4 +1,5 @@
 import MQTT
+import NIOCore
 
 /// Everything the command line decides about a run.
 public struct RuntimeOptions: Sendable {
@@ -10,6 +11,9 @@ public struct RuntimeOptions: Sendable {
     /// Host options for outgoing connections and the MQTT clients.
     public var remap = AddressRemap()
     public var maxInflight = 1
+    /// `--busy-poll`: the loop keeps polling this long after reads that come closer
+    /// together than this (see `ReadBusyPoll`); zero: it never polls.
+    public var busyPollWindow: TimeAmount = .microseconds(50)
     public var trace = false
     /// `node.chipid()`: a stable per-machine number (see `ChipID`).
     public var chipID: Int = ChipID.host

@@ -48,6 +48,7 @@ struct Launcher {
         options.scriptName = scriptPath ?? "stdin"
         options.scriptArguments = Array(command.scriptAndArguments.dropFirst())
         options.maxInflight = command.maxInflight
+        options.busyPollWindow = .microseconds(Int64(command.busyPoll))
         options.trace = command.trace
         for entry in command.remap {
             // Already validated by HostCommand.validate().

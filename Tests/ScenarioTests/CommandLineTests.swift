@@ -38,12 +38,18 @@ final class CommandLineTests: XCTestCase {
 
         let badInflight = try HostProcess.run(["--max-inflight", "0", "-e", ""])
         XCTAssertEqual(badInflight.status, 2)
+
+        let badBusyPoll = try HostProcess.run(["--busy-poll", "-1", "-e", ""])
+        XCTAssertEqual(badBusyPoll.status, 2)
+        XCTAssertTrue(badBusyPoll.stderr.contains("--busy-poll"), badBusyPoll.stderr)
+        let noBusyPoll = try HostProcess.run(["--busy-poll", "0", "-e", "print(1)"])
+        XCTAssertEqual(noBusyPoll.stdout, "1\n")
     }
 
     func testHelpAndVersion() throws {
         let help = try HostProcess.run(["--help"])
         XCTAssertEqual(help.status, 0)
-        for option in ["--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--trace", "-e <CHUNK>", "-i"] {
+        for option in ["--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--trace", "-e <CHUNK>", "-i"] {
             XCTAssertTrue(help.stdout.contains(option), "--help lacks \(option)")
         }
         let version = try HostProcess.run(["--version"])

@@ -1,0 +1,74 @@
+import MQTT
+import NIOCore
+import NIOPosix
+import XCTest
+
+final class ReadBusyPollTests: XCTestCase {
+    private var group: MultiThreadedEventLoopGroup!
+
+    override func setUp() {
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    }
+
+    override func tearDown() {
+        try? group.syncShutdownGracefully()
+    }
+
+    /// Runs `body` on the loop and returns its result.
+    private func onLoop<T: Sendable>(_ body: @escaping @Sendable (any EventLoop) -> T) throws -> T {
+        let loop = group.next()
+        return try loop.submit { body(loop) }.wait()
+    }
+
+    /// Waits (bounded) until the poller has stopped; returns when that was seen.
+    private func waitUntilStopped(_ poll: NIOLoopBound<ReadBusyPoll>) throws -> NIODeadline {
+        let limit = NIODeadline.now() + .seconds(10)
+        while NIODeadline.now() < limit {
+            if try !onLoop({ _ in poll.value.isPolling }) { return .now() }
+        }
+        XCTFail("the poller never stopped")
+        return .now()
+    }
+
+    func testALoneReadDoesNotPoll() throws {
+        let stillPolling = try onLoop { loop -> Bool in
+            let poll = ReadBusyPoll(eventLoop: loop, window: .milliseconds(20))
+            poll.readCompleted()
+            return poll.isPolling
+        }
+        XCTAssertFalse(stillPolling, "sparse traffic must never keep the loop busy")
+    }
+
+    func testReadsCloseTogetherPollUntilAWindowPassesWithoutARead() throws {
+        let window = TimeAmount.milliseconds(20)
+        let (poll, lastRead) = try onLoop { loop -> (NIOLoopBound<ReadBusyPoll>, NIODeadline) in
+            let poll = ReadBusyPoll(eventLoop: loop, window: window)
+            poll.readCompleted()
+            poll.readCompleted()
+            XCTAssertTrue(poll.isPolling)
+            return (NIOLoopBound(poll, eventLoop: loop), .now())
+        }
+        // The loop goes on running other work while it polls.
+        let timerFired = try group.next().scheduleTask(in: .milliseconds(5)) { true }.futureResult.wait()
+        XCTAssertTrue(timerFired)
+        let stopped = try waitUntilStopped(poll)
+        XCTAssertGreaterThanOrEqual(stopped - lastRead, window, "stopped before a quiet window had passed")
+    }
+
+    func testAReadWhilePollingExtendsThePolling() throws {
+        let window = TimeAmount.milliseconds(200)
+        let poll = try onLoop { loop -> NIOLoopBound<ReadBusyPoll> in
+            let poll = ReadBusyPoll(eventLoop: loop, window: window)
+            poll.readCompleted()
+            poll.readCompleted()
+            return NIOLoopBound(poll, eventLoop: loop)
+        }
+        let lateRead = try group.next().scheduleTask(in: .milliseconds(50)) { () -> NIODeadline in
+            XCTAssertTrue(poll.value.isPolling)
+            poll.value.readCompleted()
+            return .now()
+        }.futureResult.wait()
+        let stopped = try waitUntilStopped(poll)
+        XCTAssertGreaterThanOrEqual(stopped - lateRead, window)
+    }
+}
