@@ -62,6 +62,7 @@ extension MQTTClient {
     func flush(_ connection: Connection) {
         connection.flushScheduled = false
         guard isCurrent(connection), let channel = connection.channel, !connection.outBatch.isEmpty else { return }
+        readBusyPoll?.wrote()
         var buffer = connection.outBuffer
         let batch = connection.outBatch
         // The buffer written last time is normally free again (NIO wrote it at once):

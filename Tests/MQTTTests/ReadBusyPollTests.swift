@@ -71,4 +71,28 @@ final class ReadBusyPollTests: XCTestCase {
         let stopped = try waitUntilStopped(poll)
         XCTAssertGreaterThanOrEqual(stopped - lateRead, window)
     }
+
+    func testAReadThatCausedAWriteDoesNotPoll() throws {
+        let stillPolling = try onLoop { loop -> Bool in
+            let poll = ReadBusyPoll(eventLoop: loop, window: .milliseconds(200))
+            poll.readCompleted()
+            poll.wrote()  // e.g. the PUBACK for what was read, or a publish from its callback
+            poll.readCompleted()
+            return poll.isPolling
+        }
+        XCTAssertFalse(stillPolling, "the peer needs its CPU to answer what was written")
+    }
+
+    func testAWriteStopsPolling() throws {
+        let poll = try onLoop { loop -> NIOLoopBound<ReadBusyPoll> in
+            let poll = ReadBusyPoll(eventLoop: loop, window: .seconds(60))
+            poll.readCompleted()
+            poll.readCompleted()
+            XCTAssertTrue(poll.isPolling)
+            poll.wrote()
+            return NIOLoopBound(poll, eventLoop: loop)
+        }
+        // Fails after 10 s, long before the 60 s window would end polling by itself.
+        _ = try waitUntilStopped(poll)
+    }
 }
