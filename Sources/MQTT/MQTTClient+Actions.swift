@@ -53,7 +53,7 @@ extension MQTTClient {
             connection.flushAfterRead = false
             flush(connection)
         }
-        readBusyPoll?.readCompleted()
+        readBusyPoll?.readCompleted(awaitingReply: session.outstandingCount > 0 || session.pendingCount > 0)
     }
 
     /// Outgoing bytes after which `send` flushes without waiting for the end of the tick.

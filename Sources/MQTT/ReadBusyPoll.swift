@@ -15,14 +15,16 @@ import Darwin
 /// woke ours 30–57 k times per 100 000 messages, and it received at 0.8–0.9× of
 /// `mosquitto_sub` (bench/NOTES.md).
 ///
-/// Rule: a read that completes less than `window` after the previous one, with nothing
-/// written since, starts polling: the loop runs a no-op task, so its next `epoll_wait`
-/// returns at once, and yields the CPU in between (a producer on the same core runs
-/// meanwhile). Polling stops once no read has completed for `window`, or as soon as
-/// anything is written. Writing means the next data is probably the peer's answer, which
-/// needs the peer's CPU: on a small machine a polling loop would take it away (measured:
-/// publishing at window 1 fell to 0.6–0.8×). Sparse traffic never polls; a stream polls
-/// at most `window` past its last read.
+/// Rule: the peer is streaming when a read completes less than `window` after the
+/// previous one, nothing has been written since, and the reading connection awaits no
+/// reply. Then the loop polls: it runs a no-op task, so its next `epoll_wait` returns at
+/// once, and yields the CPU in between (a producer on the same core runs meanwhile).
+/// Polling stops once no read has completed for `window`, as soon as anything is
+/// written, or at a read whose connection awaits a reply. Writing, or waiting for an
+/// acknowledgement, means the next data is the peer's answer, which needs the peer's
+/// CPU: on a small machine a polling loop takes it away (measured: publishing at window 1
+/// fell to 0.6–0.8×, receiving QoS 2 at window 20 to 0.4×). Sparse traffic never polls;
+/// a stream polls at most `window` past its last read.
 ///
 /// One per event loop, shared by every connection on it (the loop sleeps as a whole).
 /// Use only on `eventLoop`.
@@ -33,7 +35,8 @@ public final class ReadBusyPoll {
     public let window: TimeAmount
 
     private var lastRead = NIODeadline.uptimeNanoseconds(0)
-    private var wroteSinceLastRead = false
+    /// Since the last read: nothing written, and that read's connection awaited no reply.
+    private var quietSinceLastRead = false
     public private(set) var isPolling = false
 
     public init(eventLoop: any EventLoop, window: TimeAmount) {
@@ -41,25 +44,25 @@ public final class ReadBusyPoll {
         self.window = window
     }
 
-    /// A channel on this loop finished a read (after flushing what the read caused).
-    public func readCompleted() {
+    /// A channel on this loop finished a read (after flushing what the read caused);
+    /// `awaitingReply`: its connection still waits for an acknowledgement from the peer.
+    public func readCompleted(awaitingReply: Bool = false) {
         let now = NIODeadline.now()
-        let gap = now - lastRead
+        let streaming = quietSinceLastRead && !awaitingReply && now - lastRead < window
         lastRead = now
-        let streaming = !wroteSinceLastRead
-        wroteSinceLastRead = false
-        guard !isPolling, streaming, gap < window else { return }
+        quietSinceLastRead = !awaitingReply
+        guard streaming, !isPolling else { return }
         isPolling = true
         eventLoop.assumeIsolated().execute { self.poll() }
     }
 
     /// A channel on this loop flushed bytes to its peer.
     public func wrote() {
-        wroteSinceLastRead = true
+        quietSinceLastRead = false
     }
 
     private func poll() {
-        guard !wroteSinceLastRead, NIODeadline.now() - lastRead < window else {
+        guard quietSinceLastRead, NIODeadline.now() - lastRead < window else {
             isPolling = false
             return
         }

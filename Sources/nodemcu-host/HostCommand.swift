@@ -56,7 +56,7 @@ struct HostCommand: ParsableCommand {
     @Option(
         name: .customLong("busy-poll"),
         help: ArgumentHelp(
-            "While socket reads come less than MICROSECONDS apart, keep polling for that long after each instead of sleeping (default 50; 0: never). Spends a little CPU under dense traffic to receive faster.",
+            "While a broker streams messages in (reads less than MICROSECONDS apart, nothing written in between), poll instead of sleeping between them, until MICROSECONDS pass without a read (default 50; 0: never). Costs CPU while messages stream in; receives them faster.",
             valueName: "MICROSECONDS"))
     var busyPoll = 50
 

@@ -83,6 +83,18 @@ final class ReadBusyPollTests: XCTestCase {
         XCTAssertFalse(stillPolling, "the peer needs its CPU to answer what was written")
     }
 
+    func testAReadWhoseConnectionAwaitsAReplyDoesNotPoll() throws {
+        let polling = try onLoop { loop -> [Bool] in
+            let poll = ReadBusyPoll(eventLoop: loop, window: .milliseconds(200))
+            poll.readCompleted()
+            poll.readCompleted(awaitingReply: true)  // e.g. a QoS 2 PUBREC waits for its PUBREL
+            let afterAwaiting = poll.isPolling
+            poll.readCompleted()  // the read before awaited a reply: its follower is an answer
+            return [afterAwaiting, poll.isPolling]
+        }
+        XCTAssertEqual(polling, [false, false])
+    }
+
     func testAWriteStopsPolling() throws {
         let poll = try onLoop { loop -> NIOLoopBound<ReadBusyPoll> in
             let poll = ReadBusyPoll(eventLoop: loop, window: .seconds(60))
