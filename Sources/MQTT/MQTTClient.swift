@@ -49,8 +49,8 @@ public final class MQTTClient {
     public let configuration: MQTTClientConfiguration
     /// Receives the events (see `MQTTClientEvent`).
     public var eventHandler: ((MQTTClientEvent) -> Void)?
-    /// Shared by the clients of one loop: keeps it polling while reads come close together
-    /// (nil: the loop sleeps whenever the sockets are drained).
+    /// Shared by the clients of one loop: keeps it polling instead of sleeping while a
+    /// broker streams messages in (nil: the loop sleeps whenever the sockets are drained).
     public let readBusyPoll: ReadBusyPoll?
     /// `--trace`: one line per packet in (`<`) and out (`>`), e.g.
     /// `mqtt > PUBLISH id=3 qos=1 retain=0 dup=0 topic="a/b" len=5`.
