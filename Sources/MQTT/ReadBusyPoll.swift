@@ -12,7 +12,7 @@ import Darwin
 /// Why: a reader that drains its socket and then sleeps must be woken by the peer's next
 /// write, and on a local broker the broker pays for that wake-up inside its `write`. A
 /// subscriber that keeps up too well thus slows the broker that feeds it: a QoS 0 flood
-/// woke ours 30–57 k times per 100 000 messages, and it received at 0.8–0.9× of
+/// woke ours 27–57 k times per 100 000 messages, and it received at 0.8–0.9× of
 /// `mosquitto_sub` (bench/NOTES.md).
 ///
 /// Rule: the peer is streaming when a read completes less than `window` after the
