@@ -28,6 +28,14 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         self.decoder = MQTTPacketDecoder(maxPacketSize: maxPacketSize)
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        connection.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        connection.context = nil  // the context holds the pipeline, which holds this handler
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         if !usesTLS {
             client.channelReady(connection, channel: context.channel)

@@ -42,8 +42,11 @@ extension MQTTClient {
         }
         guard !connection.flushScheduled else { return }
         connection.flushScheduled = true
-        eventLoop.assumeIsolated().execute {
-            self.flush(connection)
+        let flush = { self.flush(connection) }
+        if let flushScheduler {
+            flushScheduler.schedule(flush)
+        } else {
+            eventLoop.assumeIsolated().execute(flush)
         }
     }
 
@@ -61,24 +64,31 @@ extension MQTTClient {
 
     func flush(_ connection: Connection) {
         connection.flushScheduled = false
-        guard isCurrent(connection), let channel = connection.channel, !connection.outBatch.isEmpty else { return }
+        guard isCurrent(connection), connection.channel != nil, let context = connection.context,
+              !connection.outBatch.isEmpty
+        else { return }
         readBusyPoll?.wrote()
         var buffer = connection.outBuffer
         let batch = connection.outBatch
         // The buffer written last time is normally free again (NIO wrote it at once):
         // reuse its storage rather than allocate one per flush.
-        connection.outBuffer = connection.spareBuffer ?? channel.allocator.buffer(capacity: min(buffer.readableBytes, 65_536))
+        connection.outBuffer = connection.spareBuffer ?? ByteBufferAllocator().buffer(capacity: min(buffer.readableBytes, 65_536))
         connection.spareBuffer = nil
         connection.outBatch = MQTTSession.WriteBatch()
         if batch.awaitsCompletion {
-            channel.writeAndFlush(buffer).assumeIsolated().whenComplete { result in
+            context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { result in
                 guard case .success = result, self.isCurrent(connection) else { return }
-                self.perform(self.session.written(batch, now: .now()))
+                let actions = self.session.written(batch, now: .now())
+                if let scheduler = self.flushScheduler {
+                    scheduler.completingWrite { self.perform(actions) }
+                } else {
+                    self.perform(actions)
+                }
             }
         } else {
             // Nothing waits for these bytes to leave (acks, QoS>0 publishes: their
             // completion is the broker's reply): no promise, and the keepalive restarts now.
-            channel.writeAndFlush(buffer, promise: nil)
+            context.writeAndFlush(NIOAny(buffer), promise: nil)
             perform(session.written(batch, now: .now()))
         }
         // Still shared if NIO has not written it yet: then `clear()` allocates anew.

@@ -52,6 +52,9 @@ public final class MQTTClient {
     /// Shared by the clients of one loop: keeps it polling instead of sleeping while a
     /// broker streams messages in (nil: the loop sleeps whenever the sockets are drained).
     public let readBusyPoll: ReadBusyPoll?
+    /// Shared by the clients of one loop: keeps a chain of flushes (a QoS 0 publish loop
+    /// driven by `puback`) from starving the loop's sockets (nil: plain tasks).
+    public let flushScheduler: FlushScheduler?
     /// `--trace`: one line per packet in (`<`) and out (`>`), e.g.
     /// `mqtt > PUBLISH id=3 qos=1 retain=0 dup=0 topic="a/b" len=5`.
     public var trace: ((String) -> Void)?
@@ -71,6 +74,10 @@ public final class MQTTClient {
     final class Connection {
         let generation: Int
         var channel: (any Channel)?
+        /// The MQTT handler's context: writes start there (a concrete, non-generic call,
+        /// unlike `Channel.writeAndFlush` through the existential). Set while the handler
+        /// is in the pipeline.
+        var context: ChannelHandlerContext?
         var ready = false
         var closed = false
         var closeCause: MQTTCloseCause?
@@ -92,11 +99,13 @@ public final class MQTTClient {
 
     public init(
         eventLoop: any EventLoop, configuration: MQTTClientConfiguration = MQTTClientConfiguration(),
-        readBusyPoll: ReadBusyPoll? = nil, eventHandler: ((MQTTClientEvent) -> Void)? = nil
+        readBusyPoll: ReadBusyPoll? = nil, flushScheduler: FlushScheduler? = nil,
+        eventHandler: ((MQTTClientEvent) -> Void)? = nil
     ) {
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.readBusyPoll = readBusyPoll
+        self.flushScheduler = flushScheduler
         self.eventHandler = eventHandler
         self.session = MQTTSession(configuration: .init(
             maxInflight: configuration.maxInflight,

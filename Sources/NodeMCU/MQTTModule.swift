@@ -98,7 +98,8 @@ public final class MQTTModule {
         configuration.connectSendTimeout = .seconds(5)
         configuration.connAckTimeout = .seconds(5)
         let core = MQTTClient(
-            eventLoop: runtime.eventLoop, configuration: configuration, readBusyPoll: runtime.readBusyPoll)
+            eventLoop: runtime.eventLoop, configuration: configuration, readBusyPoll: runtime.readBusyPoll,
+            flushScheduler: runtime.flushScheduler)
         let client = LuaMQTTClient(
             module: self, core: core, clientID: clientID,
             keepAlive: UInt16(clamping: keepAlive == 0 ? 60 : keepAlive & 0xFFFF),

@@ -29,6 +29,9 @@ public final class Runtime {
 
     /// Shared by every socket of this runtime (nil with `--busy-poll 0`).
     public let readBusyPoll: ReadBusyPoll?
+    /// Shared by every MQTT client of this runtime: a `puback`-driven publish loop
+    /// cannot starve the sockets.
+    public let flushScheduler: FlushScheduler
 
     /// The current interpreter; replaced on every simulated reboot.
     public private(set) var vm: LuaVM
@@ -74,6 +77,7 @@ public final class Runtime {
         self.vm = LuaVM()
         self.readBusyPoll = options.busyPollWindow > .zero
             ? ReadBusyPoll(eventLoop: eventLoop, window: options.busyPollWindow) : nil
+        self.flushScheduler = FlushScheduler(eventLoop: eventLoop)
     }
 
     // MARK: Boot

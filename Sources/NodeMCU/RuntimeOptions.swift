@@ -11,9 +11,8 @@ public struct RuntimeOptions: Sendable {
     /// Host options for outgoing connections and the MQTT clients.
     public var remap = AddressRemap()
     public var maxInflight = 1
-    /// `--busy-poll`: while a broker streams messages in, the loop polls instead of
-    /// sleeping, until this long has passed without a read (`ReadBusyPoll.window`);
-    /// zero: it never polls.
+    /// `--busy-poll`: while a broker streams messages in, the loop stays awake this long
+    /// after a read instead of sleeping (`ReadBusyPoll.window`); zero: it always sleeps.
     public var busyPollWindow: TimeAmount = .microseconds(50)
     public var trace = false
     /// `node.chipid()`: a stable per-machine number (see `ChipID`).

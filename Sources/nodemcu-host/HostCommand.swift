@@ -56,7 +56,7 @@ struct HostCommand: ParsableCommand {
     @Option(
         name: .customLong("busy-poll"),
         help: ArgumentHelp(
-            "While a broker streams messages in (reads less than MICROSECONDS apart, nothing written in between), poll instead of sleeping between them, until MICROSECONDS pass without a read (default 50; 0: never). Costs CPU while messages stream in; receives them faster.",
+            "While a broker streams messages in (reads less than MICROSECONDS apart, nothing written in between), stay awake for MICROSECONDS after each read instead of sleeping, then read what arrived meanwhile in one go (default 50; 0: never). Costs CPU while messages stream in; receives them faster.",
             valueName: "MICROSECONDS"))
     var busyPoll = 50
 
