@@ -27,7 +27,8 @@ import Darwin
 /// ready, and the waiting flushes run from the pipe channel's read. The pipe is made the
 /// first time a chain needs it.
 ///
-/// One per event loop, shared by its clients. Use only on `eventLoop`.
+/// One per event loop, shared by its clients (a client without one makes its own). Use
+/// only on `eventLoop`.
 public final class FlushScheduler {
     public let eventLoop: any EventLoop
     /// How long a chain of flushes may run before the loop must poll.
@@ -147,7 +148,8 @@ public final class FlushScheduler {
             }
     }
 
-    /// The pipe's byte arrived: the loop has polled.
+    /// Runs the flushes waiting for a poll: now if the loop has just polled (the pipe's
+    /// byte arrived), else as plain tasks (the pipe is not usable).
     fileprivate func runWaiting(pollHappened: Bool) {
         var bodies: [() -> Void] = []
         swap(&bodies, &afterPoll)

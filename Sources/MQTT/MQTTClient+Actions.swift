@@ -42,12 +42,7 @@ extension MQTTClient {
         }
         guard !connection.flushScheduled else { return }
         connection.flushScheduled = true
-        let flush = { self.flush(connection) }
-        if let flushScheduler {
-            flushScheduler.schedule(flush)
-        } else {
-            eventLoop.assumeIsolated().execute(flush)
-        }
+        flushScheduler.schedule { self.flush(connection) }
     }
 
     /// The channel finished a read: flush what the packets it delivered caused.
@@ -79,11 +74,8 @@ extension MQTTClient {
             context.writeAndFlush(NIOAny(buffer)).assumeIsolated().whenComplete { result in
                 guard case .success = result, self.isCurrent(connection) else { return }
                 let actions = self.session.written(batch, now: .now())
-                if let scheduler = self.flushScheduler {
-                    scheduler.completingWrite { self.perform(actions) }
-                } else {
-                    self.perform(actions)
-                }
+                // Flushes the callbacks request now continue a chain (FlushScheduler).
+                self.flushScheduler.completingWrite { self.perform(actions) }
             }
         } else {
             // Nothing waits for these bytes to leave (acks, QoS>0 publishes: their

@@ -49,12 +49,13 @@ public final class MQTTClient {
     public let configuration: MQTTClientConfiguration
     /// Receives the events (see `MQTTClientEvent`).
     public var eventHandler: ((MQTTClientEvent) -> Void)?
-    /// Shared by the clients of one loop: keeps it polling instead of sleeping while a
+    /// Shared by the clients of one loop: keeps it awake instead of sleeping while a
     /// broker streams messages in (nil: the loop sleeps whenever the sockets are drained).
     public let readBusyPoll: ReadBusyPoll?
-    /// Shared by the clients of one loop: keeps a chain of flushes (a QoS 0 publish loop
-    /// driven by `puback`) from starving the loop's sockets (nil: plain tasks).
-    public let flushScheduler: FlushScheduler?
+    /// Keeps a chain of flushes (a QoS 0 publish loop driven by `puback`) from starving
+    /// the loop's sockets. Shared by the clients of one loop when given; else the
+    /// client's own.
+    public let flushScheduler: FlushScheduler
     /// `--trace`: one line per packet in (`<`) and out (`>`), e.g.
     /// `mqtt > PUBLISH id=3 qos=1 retain=0 dup=0 topic="a/b" len=5`.
     public var trace: ((String) -> Void)?
@@ -105,7 +106,7 @@ public final class MQTTClient {
         self.eventLoop = eventLoop
         self.configuration = configuration
         self.readBusyPoll = readBusyPoll
-        self.flushScheduler = flushScheduler
+        self.flushScheduler = flushScheduler ?? FlushScheduler(eventLoop: eventLoop)
         self.eventHandler = eventHandler
         self.session = MQTTSession(configuration: .init(
             maxInflight: configuration.maxInflight,
