@@ -61,10 +61,10 @@ public final class FlushScheduler {
     }
 
     /// Runs `body` (a write's completion handling); flushes it requests continue a chain.
-    public func completingWrite<T>(_ body: () throws -> T) rethrows -> T {
+    public func completingWrite(_ body: () -> Void) {
         completionDepth += 1
         defer { completionDepth -= 1 }
-        return try body()
+        body()
     }
 
     /// Runs `flush` on the loop: as its next task, or after its next poll when it

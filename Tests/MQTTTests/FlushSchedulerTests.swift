@@ -89,8 +89,9 @@ final class FlushSchedulerTests: XCTestCase {
     }
 
     func testAChainWaitsForAPollOnlyAfterItsSlice() throws {
-        let waits = try group.next().submit { () -> [Bool] in
-            let scheduler = FlushScheduler(eventLoop: self.group.next(), slice: .hours(1))
+        let loop = group.next()
+        let waits = try loop.submit { () -> [Bool] in
+            let scheduler = FlushScheduler(eventLoop: loop, slice: .hours(1))
             var waits: [Bool] = []
             // Outside a write completion: never waits.
             scheduler.schedule {}
@@ -98,7 +99,7 @@ final class FlushSchedulerTests: XCTestCase {
             // Inside, but the chain is younger than its slice.
             scheduler.completingWrite { scheduler.schedule {} }
             waits.append(scheduler.isWaitingForPoll)
-            let immediate = FlushScheduler(eventLoop: self.group.next(), slice: .zero)
+            let immediate = FlushScheduler(eventLoop: loop, slice: .zero)
             immediate.completingWrite { immediate.schedule {} }
             waits.append(immediate.isWaitingForPoll)
             return waits
