@@ -31,6 +31,8 @@ let package = Package(
         // The only place a Lua error is raised (DESIGN.md, bridge rule 1).
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim"], swiftSettings: releaseSettings),
+        // The simulated hardware and the runtime's one clock; no Lua, no network.
+        .target(name: "Board", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
             name: "MQTT",
             dependencies: nio + [
