@@ -48,7 +48,7 @@ let package = Package(
             resources: [.embedInCode("prelude.lua")]
         ),
         .target(
-            name: "NodeMCU", dependencies: ["LuaBridge", "MQTT", "EmbeddedLua"] + nio,
+            name: "NodeMCU", dependencies: ["LuaBridge", "MQTT", "Board", "EmbeddedLua"] + nio,
             swiftSettings: releaseSettings
         ),
         .executableTarget(

@@ -13,6 +13,8 @@ void nm_install(nm_Dispatcher dispatcher, nm_Releaser releaser) {
 typedef struct nm_Extra {
     int gcheld;          /* the collector is held (Swift is in control): see nm_gchold */
     int functionmeta;    /* registry ref of the metatable of function boxes */
+    int errlenset;       /* nm_traceback ran since the last nm_pcall collected errlen */
+    size_t errlen;       /* length of the "<msg>" part of the last traceback */
 } nm_Extra;
 
 static nm_Extra *extra(lua_State *L) { return *(nm_Extra **)lua_getextraspace(L); }
@@ -65,6 +67,8 @@ lua_State *nm_newstate(void) {
     /* The extra record lives as long as the state: anchor it in the registry. */
     luaL_ref(L, LUA_REGISTRYINDEX);
     e->gcheld = 0;
+    e->errlenset = 0;
+    e->errlen = 0;
     *(nm_Extra **)lua_getextraspace(L) = e;
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, nm_boxgc);
@@ -141,8 +145,10 @@ static int nm_traceback(lua_State *L) {
     }
     size_t len = strlen(msg);
     luaL_traceback(L, L, msg, 1);
-    lua_pushinteger(L, (lua_Integer)len);
-    lua_setfield(L, LUA_REGISTRYINDEX, "nodemcu.errlen");
+    /* Threads share the main state's record (their extra space copies the pointer). */
+    nm_Extra *e = extra(L);
+    e->errlen = len;
+    e->errlenset = 1;
     return 1;
 }
 
@@ -168,15 +174,11 @@ int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen) {
     nm_gchold(L);
     lua_remove(L, base);
     if (status != LUA_OK && msglen != NULL) {
-        *msglen = 0;
-        if (lua_getfield(L, LUA_REGISTRYINDEX, "nodemcu.errlen") == LUA_TNUMBER)
-            *msglen = (size_t)lua_tointeger(L, -1);
-        else
-            *msglen = lua_rawlen(L, -2);
-        lua_pop(L, 1);
-        lua_pushnil(L);
-        lua_setfield(L, LUA_REGISTRYINDEX, "nodemcu.errlen");
+        nm_Extra *e = extra(L);
+        /* No traceback ran (an error in a __gc released above): the whole text. */
+        *msglen = e->errlenset ? e->errlen : lua_rawlen(L, -1);
     }
+    if (status != LUA_OK) extra(L)->errlenset = 0;
     return status;
 }
 

@@ -12,18 +12,56 @@ public struct LuaObjectType<Object: AnyObject> {
     public let name: String
     let metatable: LuaRef
 
+    /// A method: the object (`self`, checked) and the state, whose arguments start at
+    /// index 2. Returns the number of results pushed.
+    public typealias Method = (Object, LuaState) throws(LuaError) -> Int32
+
     /// Creates the metatable with `methods` as `__index` and a `__gc` that calls
-    /// `finalize` (if given) before releasing the object.
+    /// `finalize` (if given) before releasing the object. Each method checks `self`
+    /// first (the firmware's "bad self" error) and gets the object it was called on.
     public init(
         name: String,
         in lua: LuaState,
-        methods: [(String, LuaFunction.Body)],
+        methods: [(String, Method)],
         finalize: ((LuaState, Object) -> Void)? = nil
+    ) {
+        self.init(name: name, in: lua, finalize: finalize) { metatable in
+            methods.map { methodName, method in
+                (methodName, { lua throws(LuaError) in
+                    var isBox: Int32 = 0
+                    guard let raw = nm_toobject(lua.L, 1, metatable.value, &isBox) else {
+                        throw .argument(1, "\(name) expected, got \(lua.typeName(at: 1))")
+                    }
+                    return try method(Unmanaged<Object>.fromOpaque(raw).takeUnretainedValue(), lua)
+                })
+            }
+        }
+    }
+
+    /// The same with methods that check `self` themselves (`check`, `release(at:)`):
+    /// for a method that must also work on a released object, such as a second `close`.
+    public init(
+        name: String,
+        in lua: LuaState,
+        uncheckedMethods methods: [(String, LuaFunction.Body)],
+        finalize: ((LuaState, Object) -> Void)? = nil
+    ) {
+        self.init(name: name, in: lua, finalize: finalize) { _ in methods }
+    }
+
+    private init(
+        name: String,
+        in lua: LuaState,
+        finalize: ((LuaState, Object) -> Void)?,
+        methods: (LuaRef) -> [(String, LuaFunction.Body)]
     ) {
         self.name = name
         lua.newTable(fieldCapacity: 2)
-        lua.newTable(fieldCapacity: Int32(methods.count))
-        for (methodName, body) in methods {
+        let metatable = lua.ref(at: -1)
+        self.metatable = metatable
+        let bodies = methods(metatable)
+        lua.newTable(fieldCapacity: Int32(bodies.count))
+        for (methodName, body) in bodies {
             lua.push(function: body)
             lua.setField(methodName, in: -2)
         }
@@ -37,7 +75,7 @@ public struct LuaObjectType<Object: AnyObject> {
             return 0
         })
         lua.setField("__gc", in: -2)
-        self.metatable = lua.ref()
+        lua.pop()
     }
 
     /// Pushes a new userdata that owns one reference to `object`.

@@ -6,7 +6,7 @@ import CLuaShim
 /// Only API functions that cannot raise are called here (bridge rule 2). Allocating
 /// pushes are safe because the collector never runs while Swift is in control
 /// (see `nm_pcall` / `nm_trampoline`), so no `__gc` can raise under a Swift frame.
-public struct LuaState: @unchecked Sendable {
+public struct LuaState {
     public let L: OpaquePointer
 
     public init(_ L: OpaquePointer) { self.L = L }

@@ -17,7 +17,7 @@ final class LuaBridgeTests: XCTestCase {
         vm = LuaVM()
         vm.openStandardLibraries()
         Tracked.deinits = 0
-        trackedType = LuaObjectType<Tracked>(name: "test.tracked", in: vm.state, methods: [
+        trackedType = LuaObjectType<Tracked>(name: "test.tracked", in: vm.state, uncheckedMethods: [
             ("start", { [unowned self] lua throws(LuaError) in
                 _ = try trackedType.check(1, on: lua)
                 return 0

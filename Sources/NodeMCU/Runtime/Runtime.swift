@@ -1,3 +1,4 @@
+import Board
 import LuaBridge
 import MQTT
 import NIOCore
@@ -26,6 +27,8 @@ public final class Runtime {
     public let eventLoop: EventLoop
     public let options: RuntimeOptions
     public var profile: FirmwareProfile { options.profile }
+    /// The one clock: `tmr`, keepalives and timeouts read it (DESIGN.md, "Time").
+    public let clock: DeviceClock
 
     /// Shared by every socket of this runtime (nil with `--busy-poll 0`).
     public let readBusyPoll: ReadBusyPoll?
@@ -73,7 +76,8 @@ public final class Runtime {
         self.eventLoop = eventLoop
         self.options = options
         self.exitPromise = eventLoop.makePromise()
-        self.bootTime = eventLoop.now
+        self.clock = DeviceClock(eventLoop: eventLoop)
+        self.bootTime = clock.now
         self.vm = LuaVM()
         self.readBusyPoll = options.busyPollWindow > .zero
             ? ReadBusyPoll(eventLoop: eventLoop, window: options.busyPollWindow) : nil
@@ -238,7 +242,7 @@ public final class Runtime {
     public func reboot(reason: String) {
         guard !halted else { return }
         halted = true
-        let now = eventLoop.now
+        let now = clock.now
         restartTimes.append(now)
         restartTimes.removeAll { now - $0 > .seconds(options.restartWindowSeconds) }
         if restartTimes.count > options.maxRestarts {
@@ -259,7 +263,7 @@ public final class Runtime {
         vm.close()
         modules = ModuleRegistry()
         vm = LuaVM()
-        bootTime = eventLoop.now
+        bootTime = clock.now
         bootReason = 4
         halted = false
         prepareInterpreter()

@@ -1,5 +1,3 @@
-import LuaBridge
-
 /// The firmware's argument checks, as non-raising readers (spec §1.2). Indexes
 /// are stack positions: in a method call index 2 is reported as argument #1.
 extension LuaState {

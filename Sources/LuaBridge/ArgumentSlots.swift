@@ -1,11 +1,9 @@
-import LuaBridge
-
 /// The firmware's slot-parsing rule for `mqtt.Client`, `m:connect` and `m:lwt`
 /// (behaviour spec §2.3): slots are filled in order; an argument fills the current
 /// slot only if its type fits, else the same argument is tried against the next
 /// slot. nil fits no typed slot, so with typed slots a nil ends the parsing.
-struct ArgumentSlots {
-    enum Fit {
+public struct ArgumentSlots {
+    public enum Fit: Sendable {
         /// A string or a number.
         case stringLike
         /// A number or a string convertible to one.
@@ -17,11 +15,11 @@ struct ArgumentSlots {
     }
 
     /// For each slot, the stack index of the argument that filled it.
-    private(set) var filled: [Int32?]
+    public private(set) var filled: [Int32?]
     /// Stack indexes of arguments no slot took.
-    private(set) var unused: [Int32] = []
+    public private(set) var unused: [Int32] = []
 
-    init(_ lua: LuaState, from first: Int32, slots: [Fit]) {
+    public init(_ lua: LuaState, from first: Int32, slots: [Fit]) {
         filled = Array(repeating: nil, count: slots.count)
         let last = lua.top
         var index = first
@@ -36,9 +34,9 @@ struct ArgumentSlots {
         if index <= last { unused = Array(index...last) }
     }
 
-    subscript(slot: Int) -> Int32? { filled[slot] }
+    public subscript(slot: Int) -> Int32? { filled[slot] }
 
-    static func fits(_ lua: LuaState, _ index: Int32, _ fit: Fit) -> Bool {
+    public static func fits(_ lua: LuaState, _ index: Int32, _ fit: Fit) -> Bool {
         switch fit {
         case .stringLike: return lua.isStringLike(index)
         case .numberLike: return lua.number(at: index) != nil
@@ -50,7 +48,7 @@ struct ArgumentSlots {
     /// Unused arguments other than nil (and, if `ignoringFalse`, false), described
     /// for a quirk warning: "argument 5 (1) is ignored". `selfOffset` converts stack
     /// indexes to argument numbers (1 for method calls).
-    func ignoredDescriptions(_ lua: LuaState, selfOffset: Int32, ignoringFalse: Bool = false) -> [String] {
+    public func ignoredDescriptions(_ lua: LuaState, selfOffset: Int32, ignoringFalse: Bool = false) -> [String] {
         unused.compactMap { index in
             let type = lua.type(at: index)
             if type == .nil_ || (ignoringFalse && type == .boolean && !lua.boolean(at: index)) { return nil }
@@ -60,7 +58,7 @@ struct ArgumentSlots {
 
     /// A short description of a value for warnings: literals for nil, booleans and
     /// numbers, the type name otherwise.
-    static func describe(_ lua: LuaState, _ index: Int32) -> String {
+    public static func describe(_ lua: LuaState, _ index: Int32) -> String {
         switch lua.type(at: index) {
         case .none, .nil_: return "nil"
         case .boolean: return lua.boolean(at: index) ? "true" : "false"

@@ -1,0 +1,49 @@
+import LuaBridge
+
+/// A firmware module as scripts see it: a global table of functions and constants,
+/// like one file of the firmware's app/modules.
+///
+/// A module is created anew on every boot (after the Lua state), then asked for its
+/// table. Functions capture the module `[unowned self]`: the registry keeps it for the
+/// whole boot, and a reboot closes the Lua state (so every function) before dropping it.
+/// Handle types (`LuaObjectType`) are made in `init`; their methods are the handle's.
+///
+/// Adding one: a type conforming to this protocol in `Modules/<name>/`, a `LuaHandle`
+/// subclass per handle type, and one line in `ModuleRegistry.modules`.
+public protocol LuaModule: AnyObject {
+    /// The global name (`tmr`, `mqtt`, …).
+    static var name: String { get }
+    /// Whether the profile's firmware has this module (default: both profiles).
+    static func isAvailable(in profile: FirmwareProfile) -> Bool
+
+    init(runtime: Runtime)
+
+    /// Adds the module's functions and constants; each function is headed
+    /// `/// Lua: signature` where it is defined.
+    func register(in table: inout LuaModuleTable)
+}
+
+extension LuaModule {
+    public static func isAvailable(in profile: FirmwareProfile) -> Bool { true }
+}
+
+/// The contents of a module table, collected before it is built in the Lua state.
+public struct LuaModuleTable {
+    fileprivate(set) var functions: [(String, LuaFunction.Body)] = []
+    fileprivate(set) var integers: [(String, Int)] = []
+
+    public mutating func function(_ name: String, _ body: @escaping LuaFunction.Body) {
+        functions.append((name, body))
+    }
+
+    public mutating func integer(_ name: String, _ value: Int) {
+        integers.append((name, value))
+    }
+
+    /// Pushes the table.
+    func push(on lua: LuaState) {
+        lua.newTable(fieldCapacity: Int32(functions.count + integers.count))
+        for (name, body) in functions { lua.setFunction(name, body) }
+        for (name, value) in integers { lua.setInteger(name, value) }
+    }
+}

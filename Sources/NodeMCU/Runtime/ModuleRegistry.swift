@@ -1,0 +1,39 @@
+import LuaBridge
+
+/// The firmware modules of one boot: installs the modules the profile has as globals
+/// and keeps them for the boot. A simulated reboot makes a new registry.
+public struct ModuleRegistry {
+    /// Every module the host provides; the profile decides which are installed.
+    static var modules: [any LuaModule.Type] {
+        [
+            TimerModule.self,
+            NodeModule.self,
+            MQTTModule.self,
+            BitModule.self,
+        ]
+    }
+
+    private var installed: [ObjectIdentifier: any LuaModule] = [:]
+
+    public init() {}
+
+    /// The installed module of type `Module`, if the profile has it.
+    public subscript<Module: LuaModule>(_ type: Module.Type) -> Module? {
+        installed[ObjectIdentifier(type)] as? Module
+    }
+
+    /// Names of the installed modules.
+    public var names: [String] { Self.modules.filter { installed[ObjectIdentifier($0)] != nil }.map { $0.name } }
+
+    mutating func installAll(in runtime: Runtime) {
+        let lua = runtime.lua
+        for type in Self.modules where type.isAvailable(in: runtime.profile) {
+            let module = type.init(runtime: runtime)
+            var table = LuaModuleTable()
+            module.register(in: &table)
+            table.push(on: lua)
+            lua.setGlobal(type.name)
+            installed[ObjectIdentifier(type)] = module
+        }
+    }
+}
