@@ -33,14 +33,12 @@ static int nm_boxgc(lua_State *L) {
 /* While Swift is in control no GC step may run: a __gc that raises would unwind
    through Swift frames. The collector is held by a huge credit on its debt rather than
    stopped: LUA_GCRESTART zeroes the debt, so restarting after every bridged call made
-   the next allocation start a step each time, far beyond Lua's own pacing (a loop of
-   bridged calls that each allocated a short string ran 120 times as many GC cycles as
-   without the calls, and took 1.7-2 times as long). A negative LUA_GCSTEP only moves
-   the debt and runs no step while the debt is negative, so holding is safe anywhere.
-   Releasing gives the credit back exactly and may run a step (hence a __gc), so it
-   happens only where a Lua error can unwind: in the trampoline after Swift returned,
-   and under protection in nm_pcall. A collector the script stopped is left alone (no
-   step runs while it is stopped). */
+   the next allocation start a step each time, far beyond Lua's own pacing (measured in
+   bench/NOTES.md). A negative LUA_GCSTEP only moves the debt and runs no step while the
+   debt is negative, so holding is safe anywhere. Releasing gives the credit back exactly
+   and may run a step (hence a __gc), so it happens only where a Lua error can unwind: in
+   the trampoline after Swift returned, and under protection in nm_pcall. A collector the
+   script stopped is left alone (no step runs while it is stopped). */
 #define NM_GC_HOLD_KB (1 << 30)
 
 /* Returns 1 if this call applied the hold. */

@@ -5,8 +5,12 @@ import NIOCore
 /// The events of a handle type, one callback slot each (e.g. a timer's `alarm`, an
 /// mqtt socket's `connect`, `message`, …).
 public protocol LuaHandleEvent: CaseIterable, RawRepresentable where RawValue == Int, AllCases == [Self] {
-    /// The name scripts pass to `:on(name, fn)`.
+    /// The name scripts pass to `:on(name, fn)`; by default the case's name.
     var eventName: String { get }
+}
+
+extension LuaHandleEvent {
+    public var eventName: String { String(describing: self) }
 }
 
 /// Base class of every Lua-visible handle (a timer, an mqtt socket, later net sockets
@@ -38,8 +42,6 @@ open class LuaHandle: RuntimeHandle {
     }
 
     // MARK: Lifetime
-
-    public var isHeld: Bool { selfRef != nil }
 
     /// Keeps the handle (and the process) alive; `index` is the handle's userdata.
     public func hold(userdataAt index: Int32, on lua: LuaState) {

@@ -22,9 +22,6 @@ public struct ModuleRegistry {
         installed[ObjectIdentifier(type)] as? Module
     }
 
-    /// Names of the installed modules.
-    public var names: [String] { Self.modules.filter { installed[ObjectIdentifier($0)] != nil }.map { $0.name } }
-
     mutating func installAll(in runtime: Runtime) {
         let lua = runtime.lua
         for type in Self.modules where type.isAvailable(in: runtime.profile) {

@@ -11,19 +11,6 @@ final class MQTTSocket: LuaHandle {
     /// One slot per event: the most recently supplied function wins (spec §2.5).
     enum Event: Int, LuaHandleEvent {
         case connect, connfail, offline, message, overflow, puback, suback, unsuback
-
-        var eventName: String {
-            switch self {
-            case .connect: return "connect"
-            case .connfail: return "connfail"
-            case .offline: return "offline"
-            case .message: return "message"
-            case .overflow: return "overflow"
-            case .puback: return "puback"
-            case .suback: return "suback"
-            case .unsuback: return "unsuback"
-            }
-        }
     }
 
     /// Where the client is, as the Lua API sees it.
@@ -51,7 +38,6 @@ final class MQTTSocket: LuaHandle {
     var password: [UInt8]?
     var cleanSession: Bool
     var will: ConnectPacket.Will?
-
 
     // 2.2 autoreconnect (spec §2.15).
     var autoreconnectRequested = false

@@ -9,7 +9,6 @@ import NIOCore
 public final class LuaTimer: LuaHandle {
     enum Event: Int, LuaHandleEvent {
         case alarm
-        var eventName: String { "alarm" }
     }
     enum State { case unregistered, idle, running }
     enum Mode: Int { case single = 0, auto = 1, semi = 2 }
