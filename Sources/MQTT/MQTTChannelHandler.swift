@@ -41,6 +41,9 @@ final class MQTTChannelHandler: ChannelInboundHandler {
         writer.prepareFlush = { [unowned self] in prepareFlush() }
     }
 
+    /// The connection's channel while the handler is in its pipeline.
+    var channel: (any Channel)? { context?.channel }
+
     // MARK: Output (from the client)
 
     /// Queues `packet` for this tick's flush.

@@ -104,6 +104,9 @@ public final class MQTTClient {
     /// (the peer does not read); what is published meanwhile waits in our buffer.
     public var isWritable: Bool { handler?.writer.isWritable ?? false }
 
+    /// The current connection's channel (TCP, and TLS, up), if any.
+    public var channel: (any Channel)? { handler?.channel }
+
     /// Output bytes queued in the client and not yet handed to the socket.
     public var bufferedBytes: Int { handler?.writer.bufferedBytes ?? 0 }
 
