@@ -6,6 +6,8 @@ let nio: [Target.Dependency] = [
     .product(name: "NIOPosix", package: "swift-nio"),
 ]
 
+// No unsafe flags (they bar the package from being a dependency, e.g. of MQTTCore): the
+// run-time exclusivity checks stay on in release builds too (cost: bench/NOTES.md §4).
 let package = Package(
     name: "nodemcu-host",
     products: [
