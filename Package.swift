@@ -6,22 +6,20 @@ let nio: [Target.Dependency] = [
     .product(name: "NIOPosix", package: "swift-nio"),
 ]
 
-// Release builds skip the run-time exclusivity checks in our own modules: they were
-// ~18 % of the instructions of an MQTT round trip (bench/NOTES.md §4). Debug builds,
-// which the tests use, keep them.
-let releaseSettings: [SwiftSetting] = [
-    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
-]
-
+// No unsafe flags (they bar the package from being a dependency, e.g. of MQTTCore): the
+// run-time exclusivity checks stay on in release builds too (cost: bench/NOTES.md §4).
 let package = Package(
     name: "nodemcu-host",
     products: [
         .executable(name: "nodemcu-host", targets: ["nodemcu-host"]),
+        // MQTT 3.1.1 packets, decoder and session state machine; NIOCore only.
+        .library(name: "MQTTCore", targets: ["MQTTCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.0"),
     ],
     targets: [
         // Lua 5.3 from Debian's liblua5.3-dev.
@@ -30,17 +28,24 @@ let package = Package(
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         // The only place a Lua error is raised (DESIGN.md, bridge rule 1).
         .target(name: "CLuaShim", dependencies: ["CLua"]),
-        .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim"], swiftSettings: releaseSettings),
+        .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim"]),
         // The simulated hardware and the runtime's one clock; no Lua, no network.
         .target(name: "Board", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // Every socket the host opens: remapping, connector, TLS, coalescing writer,
+        // listeners, UDP, packet capture. NIO only: no Lua, no MQTT.
         .target(
-            name: "MQTT",
-            dependencies: nio + [
+            name: "HostNet",
+            dependencies: ["Board"] + nio + [
                 .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ],
-            swiftSettings: releaseSettings
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
         ),
+        // MQTT 3.1.1 codec and session: no I/O, no clock.
+        .target(name: "MQTTCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // The MQTT client on a HostNet connection.
+        .target(name: "MQTT", dependencies: ["MQTTCore", "HostNet", "Board"] + nio),
         // Lua sources that ship inside the binary (the 5.1 compatibility prelude, …).
         .target(
             name: "EmbeddedLua",
@@ -48,30 +53,33 @@ let package = Package(
             resources: [.embedInCode("prelude.lua")]
         ),
         .target(
-            name: "NodeMCU", dependencies: ["LuaBridge", "MQTT", "Board", "EmbeddedLua"] + nio,
-            swiftSettings: releaseSettings
+            name: "NodeMCU", dependencies: ["LuaBridge", "MQTT", "HostNet", "Board", "EmbeddedLua"] + nio
         ),
         .executableTarget(
             name: "nodemcu-host",
             dependencies: [
-                "NodeMCU", "CEditLine",
+                "NodeMCU", "HostNet", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ] + nio,
-            swiftSettings: releaseSettings
+            ] + nio
         ),
 
         // Test support: a scripted fake MQTT broker, a mosquitto launcher, process helpers.
         .target(
             name: "TestSupport",
-            dependencies: ["MQTT"] + nio,
+            dependencies: ["MQTT", "MQTTCore", "HostNet"] + nio,
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
         .testTarget(
             name: "MQTTTests",
-            dependencies: ["MQTT", "TestSupport"] + nio
+            dependencies: ["MQTT", "MQTTCore", "HostNet", "TestSupport"] + nio
                 + [.product(name: "NIOEmbedded", package: "swift-nio"),
                    .product(name: "NIOSSL", package: "swift-nio-ssl")]
+        ),
+        .testTarget(
+            name: "HostNetTests",
+            dependencies: ["HostNet", "Board", "TestSupport"] + nio
+                + [.product(name: "NIOSSL", package: "swift-nio-ssl")]
         ),
         .testTarget(
             name: "NodeMCUTests",
@@ -85,7 +93,7 @@ let package = Package(
         // builds it with -sanitize=fuzzer,address -DFUZZING into .build-fuzz.
         .executableTarget(
             name: "MQTTDecoderFuzzer",
-            dependencies: ["MQTT", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["MQTTCore", .product(name: "NIOCore", package: "swift-nio")],
             path: "fuzz/Sources/MQTTDecoderFuzzer"
         ),
     ]

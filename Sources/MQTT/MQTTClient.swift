@@ -1,20 +1,23 @@
+@_exported import MQTTCore
+import Board
+import HostNet
 import NIOCore
-import NIOPosix
-import NIOSSL
 
 /// A long-lived MQTT 3.1.1 client (one per Lua `mqtt.Client`): connect, close, connect again.
 ///
-/// Not thread-safe: create and use it only on `eventLoop`. Events go to `eventHandler`
-/// on the loop, in order, never inside the API call that caused them.
+/// Not thread-safe: create and use it only on the network's event loop. Events go to
+/// `eventHandler` on the loop, in order, never inside the API call that caused them.
 ///
-/// Wire behaviour: see `MQTTSession` (queue, QoS flows, keepalive, timeouts). Writes are
-/// coalesced into one buffer and one flush per loop tick (replies to what a read brought
-/// go out when that read completes). Incoming payloads are slices of the receive buffer
-/// (not copied before they reach the owner).
+/// Wire behaviour: see `MQTTSession` (queue, QoS flows, keepalive, timeouts). The client
+/// keeps the session and the current connection's channel handler; the handler owns the
+/// decoder and the output (a HostNet `CoalescingWriter`: one flush per loop tick, replies
+/// to what a read brought when that read completes). Incoming payloads are slices of the
+/// receive buffer (not copied before they reach the owner).
 ///
 /// ```swift
 /// // on the event loop
-/// let client = MQTTClient(eventLoop: loop, configuration: .init(maxInflight: 1))
+/// let network = HostNetwork(eventLoop: loop)
+/// let client = MQTTClient(network: network, configuration: .init(maxInflight: 1))
 /// client.eventHandler = { event in
 ///     switch event {
 ///     case .connected: _ = try? client.subscribe([.init(topicFilter: Array("a/#".utf8), qos: 1)])
@@ -44,81 +47,49 @@ public final class MQTTClient {
         case closing
     }
 
+    /// Sockets, clock, flush scheduling: shared by everything on the runtime's loop.
+    public let network: HostNetwork
     /// The loop everything happens on.
-    public let eventLoop: any EventLoop
+    public var eventLoop: any EventLoop { network.eventLoop }
     public let configuration: MQTTClientConfiguration
     /// Receives the events (see `MQTTClientEvent`).
     public var eventHandler: ((MQTTClientEvent) -> Void)?
-    /// Shared by the clients of one loop: keeps it awake instead of sleeping while a
-    /// broker streams messages in (nil: the loop sleeps whenever the sockets are drained).
-    public let readBusyPoll: ReadBusyPoll?
-    /// Keeps a chain of flushes (a QoS 0 publish loop driven by `puback`) from starving
-    /// the loop's sockets. Shared by the clients of one loop when given; else the
-    /// client's own.
-    public let flushScheduler: FlushScheduler
     /// `--trace`: one line per packet in (`<`) and out (`>`), e.g.
     /// `mqtt > PUBLISH id=3 qos=1 retain=0 dup=0 topic="a/b" len=5`.
     public var trace: ((String) -> Void)?
 
     var session: MQTTSession
-    var connection: Connection?
-    var generation = 0
-    var events = CircularBuffer<MQTTClientEvent>(initialCapacity: 16)
-    var apiDepth = 0
-    var draining = false
-    var drainScheduled = false
-    var timer: Scheduled<Void>?
+    /// The pending `connect` call (DNS, TCP or TLS not done yet).
+    var attempt: ConnectToken?
+    /// The handler of the current connection, once TCP (and TLS) is up.
+    var handler: MQTTChannelHandler?
+    let events: DeferredEvents<MQTTClientEvent>
+    var timer: ClockTask?
     var timerDeadline: NIODeadline?
     var connectOptions = MQTTConnectOptions(clientID: [])
 
-    /// Per-connection record (one per `connect` call).
-    final class Connection {
-        let generation: Int
-        var channel: (any Channel)?
-        /// The MQTT handler's context: writes start there (a concrete, non-generic call,
-        /// unlike `Channel.writeAndFlush` through the existential). Set while the handler
-        /// is in the pipeline.
-        var context: ChannelHandlerContext?
-        var ready = false
-        var closed = false
-        var closeCause: MQTTCloseCause?
-        var lastError: (any Error)?
-        var outBuffer: ByteBuffer
-        var outBatch = MQTTSession.WriteBatch()
-        /// The previous flush's buffer, cleared for reuse.
-        var spareBuffer: ByteBuffer?
-        var flushScheduled = false
-        /// Inside the channel's read: a flush waits for the read to complete.
-        var reading = false
-        var flushAfterRead = false
-
-        init(generation: Int) {
-            self.generation = generation
-            self.outBuffer = ByteBufferAllocator().buffer(capacity: 0)
-        }
-    }
+    /// Identifies one `connect` call: its late results are ignored once it is abandoned.
+    final class ConnectToken {}
 
     public init(
-        eventLoop: any EventLoop, configuration: MQTTClientConfiguration = MQTTClientConfiguration(),
-        readBusyPoll: ReadBusyPoll? = nil, flushScheduler: FlushScheduler? = nil,
+        network: HostNetwork, configuration: MQTTClientConfiguration = MQTTClientConfiguration(),
         eventHandler: ((MQTTClientEvent) -> Void)? = nil
     ) {
-        self.eventLoop = eventLoop
+        self.network = network
         self.configuration = configuration
-        self.readBusyPoll = readBusyPoll
-        self.flushScheduler = flushScheduler ?? FlushScheduler(eventLoop: eventLoop)
         self.eventHandler = eventHandler
+        self.events = DeferredEvents(eventLoop: network.eventLoop)
         self.session = MQTTSession(configuration: .init(
             maxInflight: configuration.maxInflight,
             connectSendTimeout: configuration.connectSendTimeout,
             connAckTimeout: configuration.connAckTimeout))
+        events.handler = { [weak self] event in self?.eventHandler?(event) }
     }
 
     /// The current state.
     public var state: State {
-        guard let connection else { return .idle }
-        guard connection.ready else { return .connecting }
-        return session.state == .closing ? .closing : .connected
+        if handler != nil { return session.state == .closing ? .closing : .connected }
+        return attempt != nil ? .connecting : .idle
     }
 
     /// The peer address of the last connection that came up (for a reconnect to the same
@@ -129,95 +100,65 @@ public final class MQTTClient {
     /// is still in use).
     public var nextPacketID: UInt16 { session.packetIDs.nextCandidate }
 
+    /// Whether the connection takes more output now: false while the socket is backed up
+    /// (the peer does not read); what is published meanwhile waits in our buffer.
+    public var isWritable: Bool { handler?.writer.isWritable ?? false }
+
+    /// The current connection's channel (TCP, and TLS, up), if any.
+    public var channel: (any Channel)? { handler?.channel }
+
+    /// Output bytes queued in the client and not yet handed to the socket.
+    public var bufferedBytes: Int { handler?.writer.bufferedBytes ?? 0 }
+
     // MARK: - API
 
-    /// Starts a connection to `host:port` (after `configuration.remap`), with TLS if `tls`
-    /// is given. An IP literal starts the TCP connect inside this call; a name is resolved
-    /// asynchronously (failure: `.connectFailed(-3)`). A pending DNS/TCP/TLS attempt is
-    /// abandoned (it delivers no more events); a closing connection is detached (its
-    /// `.closed` is not delivered).
+    /// Starts a connection to `host:port` (after the network's remapping), with TLS if
+    /// `tls` is given. An IP literal starts the TCP connect inside this call; a name is
+    /// resolved asynchronously (failure: `.connectFailed(-3)`). A pending DNS/TCP/TLS
+    /// attempt is abandoned (it delivers no more events); a closing connection is detached
+    /// (its `.closed` is not delivered).
     ///
     /// - Throws: `MQTTClientError.alreadyConnected` in state `.connected`.
     public func connect(host: String, port: Int, tls: MQTTTLSOptions? = nil, options: MQTTConnectOptions) throws {
         eventLoop.preconditionInEventLoop()
-        apiDepth += 1
-        defer { apiDepth -= 1 }
-        guard state != .connected else { throw MQTTClientError.alreadyConnected }
-        if state != .idle {
-            // A closing connection still gets its DISCONNECT onto the wire (spec §0.4).
-            detachConnection(flushingPendingOutput: state == .closing)
-        }
-        session.connectionClosed()
-        connectOptions = options
-        generation += 1
-        let connection = Connection(generation: generation)
-        self.connection = connection
-
-        var (targetHost, targetPort) = configuration.remap.apply(host: host, port: port)
-        if targetHost.hasPrefix("["), targetHost.hasSuffix("]") {
-            targetHost = String(targetHost.dropFirst().dropLast())
-        }
-        let ipAddress = try? SocketAddress(ipAddress: targetHost, port: targetPort)
-
-        var sslContext: NIOSSLContext?
-        var serverName: String?
-        if let tls {
-            do {
-                sslContext = try Self.makeSSLContext(tls)
-            } catch {
-                failBeforeTCP(connection, MQTTConnectFailure(
-                    code: MQTTConnectFailure.serverNotFound, reason: "TLS setup failed: \(error)"))
-                return
+        try events.apiScope {
+            guard state != .connected else { throw MQTTClientError.alreadyConnected }
+            if state != .idle {
+                // A closing connection still gets its DISCONNECT onto the wire (spec §0.4).
+                detachConnection(flushingPendingOutput: state == .closing)
             }
-            serverName = tls.serverName ?? (ipAddress == nil ? targetHost : nil)
-        }
-
-        let handler = MQTTChannelHandler(
-            client: self, connection: connection, usesTLS: tls != nil,
-            maxPacketSize: configuration.maxIncomingPacketSize)
-        let boundHandler = NIOLoopBound(handler, eventLoop: eventLoop)
-        let bootstrap = ClientBootstrap(group: eventLoop)
-            .connectTimeout(configuration.tcpConnectTimeout)
-            .channelOption(.allowRemoteHalfClosure, value: false)
-            .channelInitializer { [sslContext, serverName] channel in
-                do {
-                    let sync = channel.pipeline.syncOperations
-                    if let sslContext {
-                        try sync.addHandler(NIOSSLClientHandler(context: sslContext, serverHostname: serverName))
-                    }
-                    try sync.addHandler(boundHandler.value)
-                    return channel.eventLoop.makeSucceededVoidFuture()
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
+            session.connectionClosed()
+            connectOptions = options
+            let token = ConnectToken()
+            attempt = token
+            let maxPacketSize = configuration.maxIncomingPacketSize
+            network.connect(host: host, port: port, tls: tls, timeout: configuration.tcpConnectTimeout) { channel in
+                try channel.pipeline.syncOperations.addHandler(
+                    MQTTChannelHandler(client: self, network: self.network, maxPacketSize: maxPacketSize))
             }
-        let future: EventLoopFuture<any Channel>
-        if let ipAddress {
-            future = bootstrap.connect(to: ipAddress)
-        } else {
-            future = bootstrap.connect(host: targetHost, port: targetPort)
-        }
-        let displayHost = targetHost
-        future.assumeIsolated().whenComplete { result in
-            self.connectCompleted(connection, result, host: displayHost, port: targetPort)
+            .assumeIsolated()
+            .whenComplete { result in
+                self.connectCompleted(token, result)
+            }
         }
     }
 
     /// Queues a PUBLISH. `qos` goes on the wire as `qos & 3`. Returns the packet identifier
-    /// (nil for QoS 0). The completion arrives as `.published`.
+    /// (nil for QoS 0). The completion arrives as `.published` with the same identifier.
     ///
     /// - Throws: `MQTTClientError.notConnected` unless the state is `.connected`;
     ///   `.queueFull` for a QoS 2 publish that no identifier is free for.
     @discardableResult
     public func publish(topic: ByteBuffer, payload: ByteBuffer, qos: UInt8, retain: Bool) throws -> UInt16? {
         eventLoop.preconditionInEventLoop()
-        apiDepth += 1
-        defer { apiDepth -= 1 }
-        guard state == .connected else { throw MQTTClientError.notConnected }
-        if qos & 3 == 2, !session.acceptsQoS2Publish { throw MQTTClientError.queueFull }
-        let (id, actions) = session.publish(topic: topic, payload: payload, qos: qos, retain: retain, now: .now())
-        perform(actions)
-        return id
+        return try events.apiScope {
+            guard state == .connected else { throw MQTTClientError.notConnected }
+            if qos & 3 == 2, !session.acceptsQoS2Publish { throw MQTTClientError.queueFull }
+            let (id, actions) = session.publish(
+                topic: topic, payload: payload, qos: qos, retain: retain, now: network.clock.now)
+            perform(actions)
+            return id
+        }
     }
 
     /// Convenience: publish from byte arrays.
@@ -232,12 +173,12 @@ public final class MQTTClient {
     @discardableResult
     public func subscribe(_ subscriptions: [SubscribePacket.Subscription]) throws -> UInt16 {
         eventLoop.preconditionInEventLoop()
-        apiDepth += 1
-        defer { apiDepth -= 1 }
-        guard state == .connected else { throw MQTTClientError.notConnected }
-        let (id, actions) = session.subscribe(subscriptions, now: .now())
-        perform(actions)
-        return id
+        return try events.apiScope {
+            guard state == .connected else { throw MQTTClientError.notConnected }
+            let (id, actions) = session.subscribe(subscriptions, now: network.clock.now)
+            perform(actions)
+            return id
+        }
     }
 
     /// Queues one UNSUBSCRIBE with all `topicFilters`. Returns its packet identifier; the
@@ -245,12 +186,12 @@ public final class MQTTClient {
     @discardableResult
     public func unsubscribe(_ topicFilters: [[UInt8]]) throws -> UInt16 {
         eventLoop.preconditionInEventLoop()
-        apiDepth += 1
-        defer { apiDepth -= 1 }
-        guard state == .connected else { throw MQTTClientError.notConnected }
-        let (id, actions) = session.unsubscribe(topicFilters, now: .now())
-        perform(actions)
-        return id
+        return try events.apiScope {
+            guard state == .connected else { throw MQTTClientError.notConnected }
+            let (id, actions) = session.unsubscribe(topicFilters, now: network.clock.now)
+            perform(actions)
+            return id
+        }
     }
 
     /// Uses up a packet identifier without sending anything (the firmware does this for a
@@ -264,13 +205,13 @@ public final class MQTTClient {
     /// state is `.connected` (a pending DNS/TCP attempt is not cancelled — use `abort()`).
     public func close(_ mode: MQTTCloseMode) {
         eventLoop.preconditionInEventLoop()
-        apiDepth += 1
-        defer { apiDepth -= 1 }
-        guard state == .connected else { return }
-        if mode == .immediate {
-            events.removeAll()
+        events.apiScope {
+            guard state == .connected else { return }
+            if mode == .immediate {
+                events.removeAll()
+            }
+            perform(session.close(mode, now: network.clock.now))
         }
-        perform(session.close(mode, now: .now()))
     }
 
     /// Closes TCP at once (no DISCONNECT) and drops every pending and future event of the
@@ -278,9 +219,9 @@ public final class MQTTClient {
     /// again.
     public func abort() {
         eventLoop.preconditionInEventLoop()
-        apiDepth += 1
-        defer { apiDepth -= 1 }
-        detachConnection()
-        events.removeAll()
+        events.apiScope {
+            detachConnection()
+            events.removeAll()
+        }
     }
 }

@@ -1,3 +1,5 @@
+import HostNet
+import MQTTCore
 import NIOCore
 
 /// Settings of an `MQTTClient` that hold for all its connections.
@@ -14,49 +16,24 @@ public struct MQTTClientConfiguration: Sendable {
     /// Incoming PUBLISH packets larger than this many bytes (fixed header included) are
     /// reported as `.oversizedMessage` instead of `.message`. nil: no limit.
     public var maxIncomingPacketSize: Int?
-    /// Redirects every outgoing connection (`--remap`).
-    public var remap: AddressRemap
 
     public init(
         maxInflight: Int = 1,
         tcpConnectTimeout: TimeAmount = .seconds(5),
         connectSendTimeout: TimeAmount = .seconds(5),
         connAckTimeout: TimeAmount = .seconds(5),
-        maxIncomingPacketSize: Int? = nil,
-        remap: AddressRemap = AddressRemap()
+        maxIncomingPacketSize: Int? = nil
     ) {
         self.maxInflight = maxInflight
         self.tcpConnectTimeout = tcpConnectTimeout
         self.connectSendTimeout = connectSendTimeout
         self.connAckTimeout = connAckTimeout
         self.maxIncomingPacketSize = maxIncomingPacketSize
-        self.remap = remap
     }
 }
 
-/// TLS settings for one connection.
-public struct MQTTTLSOptions: Sendable, Equatable {
-    /// How the server certificate is checked.
-    public enum Verification: Sendable, Equatable {
-        /// Against the system trust store (default), with host name / IP checks.
-        case systemTrustStore
-        /// Against these CA certificates (PEM bytes, one or more certificates), with host
-        /// name / IP checks.
-        case certificates(pem: [UInt8])
-        /// Not at all (`tls.cert.verify(false)`).
-        case none
-    }
-
-    public var verification: Verification
-    /// SNI and the name the certificate is checked against. nil: the host connected to
-    /// (after remapping); no SNI is sent for an IP address (its IP SAN is checked instead).
-    public var serverName: String?
-
-    public init(verification: Verification = .systemTrustStore, serverName: String? = nil) {
-        self.verification = verification
-        self.serverName = serverName
-    }
-}
+/// TLS settings for one connection (HostNet's, shared with the `tls` module).
+public typealias MQTTTLSOptions = TLSSettings
 
 /// What goes into CONNECT. Empty user name / password are omitted, as on the device; a
 /// will with an empty topic is omitted.

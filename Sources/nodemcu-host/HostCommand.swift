@@ -1,5 +1,5 @@
 import ArgumentParser
-import MQTT
+import HostNet
 import NodeMCU
 
 /// `nodemcu-host [options] [script.lua [args...]]`
@@ -56,9 +56,15 @@ struct HostCommand: ParsableCommand {
     @Option(
         name: .customLong("busy-poll"),
         help: ArgumentHelp(
-            "While a broker streams messages in (reads less than MICROSECONDS apart, nothing written in between), stay awake for MICROSECONDS after each read instead of sleeping, then read what arrived meanwhile in one go (default 50; 0: never). Costs CPU while messages stream in; receives them faster.",
+            "While a broker streams messages in (reads less than MICROSECONDS apart, nothing written in between), stay awake for MICROSECONDS after each read instead of sleeping, then read what arrived meanwhile in one go (default 0: never). Costs CPU while messages stream in; receives them faster.",
             valueName: "MICROSECONDS"))
-    var busyPoll = 50
+    var busyPoll = 0
+
+    @Option(
+        help: ArgumentHelp(
+            "Write every connection the host makes or accepts to FILE in pcap format (tcpdump -r FILE, Wireshark); TLS connections as plaintext.",
+            valueName: "FILE"))
+    var pcap: String?
 
     @Flag(help: "One stderr line per MQTT packet and timer event.")
     var trace = false
@@ -68,7 +74,7 @@ struct HostCommand: ParsableCommand {
     var scriptAndArguments: [String] = []
 
     /// Options that take a value, so `split` does not mistake the value for the script.
-    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll"]
+    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap"]
 
     /// Splits the command line at the script: host options before it, the script
     /// and its own arguments (which may look like options) from it on.

@@ -1,4 +1,4 @@
-import MQTT
+import HostNet
 import NIOCore
 import NIOPosix
 import NodeMCU
@@ -50,6 +50,12 @@ struct Launcher {
         options.maxInflight = command.maxInflight
         options.busyPollWindow = .microseconds(Int64(command.busyPoll))
         options.trace = command.trace
+        if let pcap = command.pcap {
+            // Fail before anything runs rather than run without the capture asked for.
+            guard let file = fopen(pcap, "wb") else { fail("--pcap \(pcap): cannot write the file", status: 2) }
+            fclose(file)
+            options.pcapPath = pcap
+        }
         for entry in command.remap {
             // Already validated by HostCommand.validate().
             try? options.remap.add(parsing: entry)
@@ -77,7 +83,7 @@ struct Launcher {
                     runtime.finish(status: 0)
                 }
             }
-            return (runtime.exitStatus, NIOLoopBound((runtime, repl), eventLoop: loop))
+            return (runtime.exitStatus, NIOLoopBound((runtime, repl), eventLoop: loop), runtime.network.capture)
         }.wait()
 
         if wantsRepl {
@@ -90,6 +96,7 @@ struct Launcher {
             }
         }
         let status = (try? started.0.wait()) ?? 1
+        started.2?.close()
         LineReader.saveHistory()
         exit(status)
     }

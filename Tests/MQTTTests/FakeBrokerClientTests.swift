@@ -1,3 +1,4 @@
+import HostNet
 import MQTT
 import NIOCore
 import TestSupport
@@ -341,7 +342,7 @@ final class FakeBrokerClientTests: XCTestCase {
 
     func testRemapRedirectsANameToTheFakeBroker() throws {
         let remap = try AddressRemap(parsing: "broker.example.invalid:1883=127.0.0.1:\(broker.port)")
-        let client = try ClientHarness(configuration: MQTTClientConfiguration(remap: remap))
+        let client = try ClientHarness(remap: remap)
         try client.connect(host: "broker.example.invalid", port: 1883, options: options())
         let link = try broker.accept()
         try link.expect(.connect(options().connectPacket))

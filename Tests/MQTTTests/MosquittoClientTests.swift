@@ -1,3 +1,4 @@
+import HostNet
 import MQTT
 import NIOCore
 import TestSupport

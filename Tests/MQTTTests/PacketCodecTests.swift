@@ -1,4 +1,4 @@
-import MQTT
+import MQTTCore
 import NIOCore
 import TestSupport
 import XCTest

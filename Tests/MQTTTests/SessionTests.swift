@@ -1,4 +1,4 @@
-import MQTT
+import MQTTCore
 import NIOCore
 import TestSupport
 import XCTest
@@ -169,9 +169,26 @@ final class SessionTests: XCTestCase {
         let b = complete(&session, session.received(.packet(Packets.pubRec(2)), now: now))
         XCTAssertEqual(sent(b), [Packets.publish("t", "B", qos: 1, id: 3)], "2 is still A's until its PUBCOMP")
         let c = complete(&session, session.received(.packet(Packets.pubAck(3)), now: now))
-        XCTAssertEqual(events(c), [.published(packetID: 3)])
+        // Regression: the completion carries the id publish() returned, not the wire's.
+        XCTAssertEqual(events(c), [.published(packetID: 2)])
         XCTAssertEqual(sent(c), [Packets.pubRel(2)])
         XCTAssertEqual(events(session.received(.packet(Packets.pubComp(2)), now: now)), [.published(packetID: 2)])
+    }
+
+    func testARenumberedSubscribeCompletesWithTheIDSubscribeReturned() {
+        // As above, with a SUBSCRIBE in B's place: it goes out as 3, SUBACK 3 reports 2.
+        var session = connected()
+        XCTAssertEqual(publish(&session, qos: 1, "x").0, 1)  // sent, awaiting PUBACK
+        XCTAssertEqual(publish(&session, qos: 2, "A").0, 2)  // queued
+        for _ in 3...65535 { _ = session.consumePacketID() }
+        let (id, _) = session.subscribe([.init(topicFilter: Array("s".utf8), qos: 0)], now: now)
+        XCTAssertEqual(id, 2)
+        _ = complete(&session, session.received(.packet(Packets.pubAck(1)), now: now))
+        let b = complete(&session, session.received(.packet(Packets.pubRec(2)), now: now))
+        guard case .subscribe(let subscribe)? = sent(b).first else { return XCTFail("\(sent(b))") }
+        XCTAssertEqual(subscribe.packetID, 3, "2 is still A's until its PUBCOMP")
+        let acked = session.received(.packet(.subAck(SubAckPacket(packetID: 3, returnCodes: [0]))), now: now)
+        XCTAssertEqual(events(acked), [.subscribed(packetID: 2, returnCodes: [0])])
     }
 
     func testUnreleasedQoS2PublishesAreLimitedToTheIDSpace() {

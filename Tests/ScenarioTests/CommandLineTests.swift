@@ -49,7 +49,7 @@ final class CommandLineTests: XCTestCase {
     func testHelpAndVersion() throws {
         let help = try HostProcess.run(["--help"])
         XCTAssertEqual(help.status, 0)
-        for option in ["--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--trace", "-e <CHUNK>", "-i"] {
+        for option in ["--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--trace", "-e <CHUNK>", "-i"] {
             XCTAssertTrue(help.stdout.contains(option), "--help lacks \(option)")
         }
         let version = try HostProcess.run(["--version"])

@@ -1,4 +1,5 @@
 import Foundation
+import HostNet
 import MQTT
 import NIOCore
 import NIOPosix
@@ -18,12 +19,15 @@ public final class ClientHarness: @unchecked Sendable {
     private var cursor = 0
     private var traceLines: [String] = []
 
-    public init(configuration: MQTTClientConfiguration = MQTTClientConfiguration()) throws {
+    public init(
+        configuration: MQTTClientConfiguration = MQTTClientConfiguration(), remap: AddressRemap = AddressRemap()
+    ) throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         self.loop = loop
         client = try loop.submit {
-            NIOLoopBound(MQTTClient(eventLoop: loop, configuration: configuration), eventLoop: loop)
+            let network = HostNetwork(eventLoop: loop, configuration: .init(remap: remap))
+            return NIOLoopBound(MQTTClient(network: network, configuration: configuration), eventLoop: loop)
         }.wait()
         try run { client in
             client.eventHandler = { [self] event in record(event) }

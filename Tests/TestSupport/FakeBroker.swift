@@ -1,5 +1,6 @@
 import Foundation
-import MQTT
+import HostNet
+import MQTTCore
 import NIOCore
 import NIOPosix
 
@@ -110,19 +111,14 @@ public final class FakeBroker: @unchecked Sendable {
     public static func start(port requestedPort: Int = 0) throws -> FakeBroker {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let state = SharedState()
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                let link = Link(channel: channel)
-                do {
-                    try channel.pipeline.syncOperations.addHandler(Recorder(link: link, state: state))
-                    return channel.eventLoop.makeSucceededVoidFuture()
-                } catch {
-                    return channel.eventLoop.makeFailedFuture(error)
-                }
-            }
-        let channel = try bootstrap.bind(host: "127.0.0.1", port: requestedPort).wait()
+        let loop = group.next()
+        // Through HostNet like every listener (only HostNet makes bootstraps).
+        let listener = try loop.submit {
+            HostNetwork(eventLoop: loop).listen(port: requestedPort, childInitializer: { channel in
+                try channel.pipeline.syncOperations.addHandler(Recorder(link: Link(channel: channel), state: state))
+            }, accepted: { _ in })
+        }.wait().wait()
+        let channel = listener.channel
         guard let port = channel.localAddress?.port else { throw Failure("no local port") }
         return FakeBroker(port: port, group: group, serverChannel: channel, state: state)
     }

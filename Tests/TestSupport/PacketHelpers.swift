@@ -1,4 +1,4 @@
-import MQTT
+import MQTTCore
 import NIOCore
 
 /// A deterministic random generator for property tests (SplitMix64).

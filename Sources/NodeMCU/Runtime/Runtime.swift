@@ -1,4 +1,5 @@
 import Board
+import HostNet
 import LuaBridge
 import MQTT
 import NIOCore
@@ -30,11 +31,8 @@ public final class Runtime {
     /// The one clock: `tmr`, keepalives and timeouts read it (DESIGN.md, "Time").
     public let clock: DeviceClock
 
-    /// Shared by every socket of this runtime (nil with `--busy-poll 0`).
-    public let readBusyPoll: ReadBusyPoll?
-    /// Shared by every MQTT client of this runtime: a `puback`-driven publish loop
-    /// cannot starve the sockets.
-    public let flushScheduler: FlushScheduler
+    /// Every socket of this runtime goes through it (clock, remap, capture, flushes).
+    public let network: HostNetwork
 
     /// The current interpreter; replaced on every simulated reboot.
     public private(set) var vm: LuaVM
@@ -79,9 +77,18 @@ public final class Runtime {
         self.clock = DeviceClock(eventLoop: eventLoop)
         self.bootTime = clock.now
         self.vm = LuaVM()
-        self.readBusyPoll = options.busyPollWindow > .zero
-            ? ReadBusyPoll(eventLoop: eventLoop, window: options.busyPollWindow) : nil
-        self.flushScheduler = FlushScheduler(eventLoop: eventLoop)
+        self.network = HostNetwork(
+            eventLoop: eventLoop, clock: clock,
+            configuration: .init(remap: options.remap, expose: options.expose, busyPollWindow: options.busyPollWindow),
+            capture: options.pcapPath.flatMap { path in
+                do {
+                    return try PacketCapture(path: path)
+                } catch {
+                    Console.diagnostic("--pcap \(path): cannot write the file (\(error))")
+                    return nil
+                }
+            },
+            diagnostics: { Console.diagnostic($0) })
     }
 
     // MARK: Boot

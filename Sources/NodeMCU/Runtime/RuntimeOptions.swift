@@ -1,4 +1,4 @@
-import MQTT
+import HostNet
 import NIOCore
 
 /// Everything the command line decides about a run.
@@ -12,8 +12,12 @@ public struct RuntimeOptions: Sendable {
     public var remap = AddressRemap()
     public var maxInflight = 1
     /// `--busy-poll`: while a broker streams messages in, the loop stays awake this long
-    /// after a read instead of sleeping (`ReadBusyPoll.window`); zero: it always sleeps.
-    public var busyPollWindow: TimeAmount = .microseconds(50)
+    /// after a read instead of sleeping (`ReadBusyPoll.window`); zero (default): it always sleeps.
+    public var busyPollWindow: TimeAmount = .zero
+    /// `--pcap FILE`: every connection is captured to this pcap file.
+    public var pcapPath: String?
+    /// Servers listen on all interfaces instead of 127.0.0.1 only.
+    public var expose = false
     public var trace = false
     /// `node.chipid()`: a stable per-machine number (see `ChipID`).
     public var chipID: Int = ChipID.host

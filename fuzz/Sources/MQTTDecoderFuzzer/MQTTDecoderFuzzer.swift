@@ -1,4 +1,4 @@
-import MQTT
+import MQTTCore
 import NIOCore
 
 /// Decoder properties checked on every input:

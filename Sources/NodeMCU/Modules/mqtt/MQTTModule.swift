@@ -78,13 +78,10 @@ public final class MQTTModule: LuaModule {
             maxInflight: runtime.options.maxInflight,
             // 2.2 gives up on the TCP connect after 5 s; 3.0 waits for the network stack.
             tcpConnectTimeout: profile == .v2_2 ? .seconds(5) : .seconds(75),
-            maxIncomingPacketSize: maxMessageLength,
-            remap: runtime.options.remap)
+            maxIncomingPacketSize: maxMessageLength)
         configuration.connectSendTimeout = .seconds(5)
         configuration.connAckTimeout = .seconds(5)
-        let core = MQTTClient(
-            eventLoop: runtime.eventLoop, configuration: configuration, readBusyPoll: runtime.readBusyPoll,
-            flushScheduler: runtime.flushScheduler)
+        let core = MQTTClient(network: runtime.network, configuration: configuration)
         let client = MQTTSocket(
             module: self, core: core, clientID: clientID,
             keepAlive: UInt16(clamping: keepAlive == 0 ? 60 : keepAlive & 0xFFFF),

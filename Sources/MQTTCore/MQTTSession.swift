@@ -106,6 +106,9 @@ public struct MQTTSession: Sendable {
     /// identifier until then, and its PUBREL waits at the queue tail (device behaviour),
     /// so a burst can hold every identifier at once: see `acceptsQoS2Publish`.
     private var unreleasedQoS2 = 0
+    /// Requests sent under another identifier than the one their caller was given (see
+    /// `pump`): wire identifier → the caller's. Completions report the caller's.
+    private var renumberedIDs: [UInt16: UInt16] = [:]
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
@@ -167,6 +170,7 @@ public struct MQTTSession: Sendable {
         idsInUse.removeAll(keepingCapacity: true)
         incomingQoS2.removeAll(keepingCapacity: true)
         unreleasedQoS2 = 0
+        renumberedIDs.removeAll()
         keepaliveArmed = false
         pingOutstanding = false
         disconnectQueued = false
@@ -411,7 +415,7 @@ public struct MQTTSession: Sendable {
             case .pubAck(let ack):
                 if outstanding.remove(Self.key(.pubAck, ack.packetID)) != nil {
                     idsInUse.remove(ack.packetID)
-                    actions.append(.deliver(.published(packetID: ack.packetID)))
+                    actions.append(.deliver(.published(packetID: callersID(ack.packetID))))
                 }
             case .pubRec(let rec):
                 if outstanding.remove(Self.key(.pubRec, rec.packetID)) != nil {
@@ -421,7 +425,7 @@ public struct MQTTSession: Sendable {
                 if outstanding.remove(Self.key(.pubComp, comp.packetID)) != nil {
                     idsInUse.remove(comp.packetID)
                     unreleasedQoS2 -= 1
-                    actions.append(.deliver(.published(packetID: comp.packetID)))
+                    actions.append(.deliver(.published(packetID: callersID(comp.packetID))))
                 }
             case .pubRel(let rel):
                 outstanding.remove(Self.key(.pubRel, rel.packetID))
@@ -430,12 +434,12 @@ public struct MQTTSession: Sendable {
             case .subAck(let subAck):
                 if outstanding.remove(Self.key(.subAck, subAck.packetID)) != nil {
                     idsInUse.remove(subAck.packetID)
-                    actions.append(.deliver(.subscribed(packetID: subAck.packetID, returnCodes: subAck.returnCodes)))
+                    actions.append(.deliver(.subscribed(packetID: callersID(subAck.packetID), returnCodes: subAck.returnCodes)))
                 }
             case .unsubAck(let unsubAck):
                 if outstanding.remove(Self.key(.unsubAck, unsubAck.packetID)) != nil {
                     idsInUse.remove(unsubAck.packetID)
-                    actions.append(.deliver(.unsubscribed(packetID: unsubAck.packetID)))
+                    actions.append(.deliver(.unsubscribed(packetID: callersID(unsubAck.packetID))))
                 }
             case .pingReq:
                 pending.append(.pingResp)
@@ -545,6 +549,7 @@ public struct MQTTSession: Sendable {
                 // this entry). Reusing it in flight would lose a message: take a free one.
                 let fresh = allocateID()
                 (packet, awaited) = Self.renumbered(head, fresh)
+                renumberedIDs[fresh] = id
                 ownID = fresh
             }
             if let ownID { idsInUse.insert(ownID) }
@@ -555,6 +560,11 @@ public struct MQTTSession: Sendable {
             pending.removeFirst()
             actions.append(.send(packet, token))
         }
+    }
+
+    /// The identifier the caller was given for the request now completing under `wireID`.
+    private mutating func callersID(_ wireID: UInt16) -> UInt16 {
+        renumberedIDs.removeValue(forKey: wireID) ?? wireID
     }
 
     /// A queued PUBLISH, SUBSCRIBE or UNSUBSCRIBE with another identifier, and the reply

@@ -5,6 +5,10 @@
 /// Used by the command line (`--remap`) for mqtt, net and tls connections. A `host:port`
 /// rule wins over a `host` rule; host names compare case-insensitively; the first matching
 /// rule of each kind applies. Remapping happens once (the result is not remapped again).
+///
+/// A rule whose FROM host is `*` or `0.0.0.0` names a listening port instead:
+/// `*:80=127.0.0.1:8080` makes a server on device port 80 listen on host port 8080, and
+/// `*:5000=127.0.0.1` on a free port (see `listenTarget(port:)`).
 public struct AddressRemap: Sendable, Equatable {
     /// One `FROM=TO` rule.
     public struct Rule: Sendable, Equatable {
@@ -63,6 +67,19 @@ public struct AddressRemap: Sendable, Equatable {
             return (rule.toHost, rule.toPort ?? port)
         }
         return (host, port)
+    }
+
+    /// Whether a listening `port` is named by a rule, and the host port it maps to
+    /// (nil inside: a free port).
+    public func listenTarget(port: Int) -> (named: Bool, hostPort: Int?) {
+        guard let rule = rules.first(where: { $0.fromPort == port && Self.isAnyHost($0.fromHost) }) else {
+            return (false, nil)
+        }
+        return (true, rule.toPort)
+    }
+
+    private static func isAnyHost(_ host: String) -> Bool {
+        host == "*" || host == "0.0.0.0"
     }
 
     private static func normalise(_ host: String) -> String {

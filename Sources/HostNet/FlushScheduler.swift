@@ -27,8 +27,11 @@ import Darwin
 /// ready, and the waiting flushes run from the pipe channel's read. The pipe is made the
 /// first time a chain needs it.
 ///
-/// One per event loop, shared by its clients (a client without one makes its own). Use
-/// only on `eventLoop`.
+/// The slice is real time (`NIODeadline.now()`), not the device clock: it is about this
+/// host's sockets, not about device behaviour.
+///
+/// One per event loop (`HostNetwork.flushScheduler`), shared by its writers. Use only on
+/// `eventLoop`.
 public final class FlushScheduler {
     public let eventLoop: any EventLoop
     /// How long a chain of flushes may run before the loop must poll.

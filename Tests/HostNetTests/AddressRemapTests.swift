@@ -1,4 +1,4 @@
-import MQTT
+import HostNet
 import XCTest
 
 final class AddressRemapTests: XCTestCase {

@@ -11,9 +11,7 @@ import Darwin
 ///
 /// Why: a reader that drains its socket and then sleeps must be woken by the peer's next
 /// write, and on a local broker the broker pays for that wake-up inside its `write`. A
-/// subscriber that keeps up too well thus slows the broker that feeds it: a QoS 0 flood
-/// woke ours 27–57 k times per 100 000 messages, and it received at 0.8–0.9× of
-/// `mosquitto_sub` (bench/NOTES.md).
+/// subscriber that keeps up too well thus slows the broker that feeds it (bench/NOTES.md).
 ///
 /// Rule: the peer is streaming when a read completes less than `window` after the
 /// previous one, nothing has been written since, and the reading connection awaits no
@@ -21,12 +19,14 @@ import Darwin
 /// no-op tasks and yields the CPU between them (a producer on the same core runs
 /// meanwhile). A SwiftNIO loop polls its sockets only once no task is ready, so it reads
 /// nothing while it spins; when the spin ends it polls, finds what arrived meanwhile and
-/// reads it in one go (measured: ~20 yields and ~5 messages per read in a 32-byte QoS 0
-/// flood). The spin ends early as soon as anything is written (by a timer, say). Writing,
-/// or waiting for an acknowledgement, means the next data is the peer's answer, which
-/// needs the peer's CPU: on a small machine a spinning loop takes it away (measured:
-/// publishing at window 1 fell to 0.6–0.8×, receiving QoS 2 at window 20 to 0.4×). Sparse
-/// traffic never spins; a read waits at most `window` behind a spin.
+/// reads it in one go. The spin ends early as soon as anything is written (by a timer,
+/// say). Writing, or waiting for an acknowledgement, means the next data is the peer's
+/// answer, which needs the peer's CPU: on a small machine a spinning loop takes it away
+/// (bench/NOTES.md). Sparse traffic never spins; a read waits at most `window` behind a
+/// spin. Off by default (`--busy-poll 0`): it trades CPU for receive speed.
+///
+/// Times are real (`NIODeadline.now()`), not the device clock: the window is about this
+/// host's CPU and its peer's, not about device behaviour.
 ///
 /// One per event loop, shared by every connection on it (the loop sleeps as a whole).
 /// Use only on `eventLoop`.

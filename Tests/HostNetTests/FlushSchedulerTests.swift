@@ -1,4 +1,4 @@
-import MQTT
+import HostNet
 import NIOCore
 import NIOPosix
 import XCTest

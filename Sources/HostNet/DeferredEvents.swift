@@ -1,0 +1,69 @@
+import NIOCore
+
+/// A queue of events that are never delivered inside the API call that caused them.
+///
+/// Why: on the device a callback never runs inside the Lua call that caused it (a
+/// `publish` does not call `puback` before it returns); a script that works on the host
+/// must not depend on an ordering the device never produces. An API entry point runs
+/// its body in `apiScope`; events appended meanwhile are delivered on a later loop tick.
+/// Events appended outside any API call (from a read, a timer) are delivered at once,
+/// in order, after those still queued.
+///
+/// Use only on `eventLoop`.
+public final class DeferredEvents<Event> {
+    public let eventLoop: any EventLoop
+    /// Receives each event, in order.
+    public var handler: ((Event) -> Void)?
+
+    private var queue = CircularBuffer<Event>(initialCapacity: 16)
+    private var apiDepth = 0
+    private var draining = false
+    private var drainScheduled = false
+
+    public init(eventLoop: any EventLoop, handler: ((Event) -> Void)? = nil) {
+        self.eventLoop = eventLoop
+        self.handler = handler
+    }
+
+    /// Runs an API call's body: events it causes wait for a later tick.
+    public func apiScope<T>(_ body: () throws -> T) rethrows -> T {
+        apiDepth += 1
+        defer { apiDepth -= 1 }
+        return try body()
+    }
+
+    /// Whether an API call is running (events are deferred).
+    public var insideAPICall: Bool { apiDepth > 0 }
+
+    /// Queues `event`; call `drainIfPossible()` once the caller's state is consistent.
+    public func append(_ event: Event) {
+        queue.append(event)
+    }
+
+    /// Drops every queued event (an aborted connection, a reboot).
+    public func removeAll() {
+        queue.removeAll()
+    }
+
+    public var isEmpty: Bool { queue.isEmpty }
+
+    /// Delivers the queued events now, or on the next tick inside an API call. A handler
+    /// that causes more events gets them after it returns, not nested.
+    public func drainIfPossible() {
+        guard !draining, !queue.isEmpty else { return }
+        if apiDepth > 0 {
+            guard !drainScheduled else { return }
+            drainScheduled = true
+            eventLoop.assumeIsolated().execute {
+                self.drainScheduled = false
+                self.drainIfPossible()
+            }
+            return
+        }
+        draining = true
+        defer { draining = false }
+        while let event = queue.popFirst() {
+            handler?(event)
+        }
+    }
+}
