@@ -31,6 +31,7 @@ extension LuaModule {
 public struct LuaModuleTable {
     fileprivate(set) var functions: [(String, LuaFunction.Body)] = []
     fileprivate(set) var integers: [(String, Int)] = []
+    fileprivate(set) var lightNulls: [String] = []
 
     public mutating func function(_ name: String, _ body: @escaping LuaFunction.Body) {
         functions.append((name, body))
@@ -40,10 +41,19 @@ public struct LuaModuleTable {
         integers.append((name, value))
     }
 
+    /// A light userdata NULL constant (2.2's `sjson.NULL`).
+    public mutating func lightNull(_ name: String) {
+        lightNulls.append(name)
+    }
+
     /// Pushes the table.
     func push(on lua: LuaState) {
-        lua.newTable(fieldCapacity: Int32(functions.count + integers.count))
+        lua.newTable(fieldCapacity: Int32(functions.count + integers.count + lightNulls.count))
         for (name, body) in functions { lua.setFunction(name, body) }
         for (name, value) in integers { lua.setInteger(name, value) }
+        for name in lightNulls {
+            lua.pushLightNull()
+            lua.setField(name, in: -2)
+        }
     }
 }

@@ -10,6 +10,8 @@ public struct ModuleRegistry {
             NodeModule.self,
             MQTTModule.self,
             BitModule.self,
+            SJSONModule.self,
+            FileModule.self,
         ]
     }
 
