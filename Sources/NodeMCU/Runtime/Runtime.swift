@@ -35,36 +35,36 @@ public final class Runtime {
     public let network: HostNetwork
 
     /// The current interpreter; replaced on every simulated reboot.
-    public private(set) var vm: LuaVM
+    @exclusivity(unchecked) public private(set) var vm: LuaVM
     public var lua: LuaState { vm.state }
 
     /// Increments on every reboot: work scheduled for an older boot is dropped.
-    public private(set) var generation = 0
+    @exclusivity(unchecked) public private(set) var generation = 0
     /// Process start or the last simulated reboot (`tmr.now`, `tmr.time`).
-    public private(set) var bootTime: NIODeadline
+    @exclusivity(unchecked) public private(set) var bootTime: NIODeadline
     /// `node.bootreason()`: 0 power-on, 4 software restart.
-    public private(set) var bootReason = 0
+    @exclusivity(unchecked) public private(set) var bootReason = 0
 
-    private var handles: [ObjectIdentifier: RuntimeHandle] = [:]
+    @exclusivity(unchecked) private var handles: [ObjectIdentifier: RuntimeHandle] = [:]
     /// Keep-alive reasons that are not objects (the REPL until end of input).
-    private var pins = 0
-    private var idleCheckPending = false
+    @exclusivity(unchecked) private var pins = 0
+    @exclusivity(unchecked) private var idleCheckPending = false
     /// Set once the process is ending or rebooting: nothing else may run.
-    public private(set) var halted = false
-    private var finished = false
-    private var restartTimes: [NIODeadline] = []
+    @exclusivity(unchecked) public private(set) var halted = false
+    @exclusivity(unchecked) private var finished = false
+    @exclusivity(unchecked) private var restartTimes: [NIODeadline] = []
     private let exitPromise: EventLoopPromise<Int32>
     private var boot: (Runtime) -> Void = { _ in }
 
     /// Per-boot state modules keep (timers, registered metatables, …).
-    public var modules = ModuleRegistry()
+    @exclusivity(unchecked) public var modules = ModuleRegistry()
     /// `node.setonerror(fn)` handler (3.0), kept as a registry ref.
-    public var errorHandler: LuaRef?
+    @exclusivity(unchecked) public var errorHandler: LuaRef?
     /// Receives device-console output instead of stdout (tests; `node.output`).
-    public var consoleSink: ((UnsafeRawBufferPointer) -> Void)?
+    @exclusivity(unchecked) public var consoleSink: ((UnsafeRawBufferPointer) -> Void)?
 
     /// Quirk warnings already printed (one per call site per run, spec §0.3).
-    public var quirkWarnings = QuirkWarnings()
+    @exclusivity(unchecked) public var quirkWarnings = QuirkWarnings()
 
     /// The exit status, once the process should end.
     public var exitStatus: EventLoopFuture<Int32> { exitPromise.futureResult }
