@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
     ],
     targets: [
         // Lua 5.3 from Debian's liblua5.3-dev.
@@ -53,7 +54,12 @@ let package = Package(
             resources: [.embedInCode("prelude.lua")]
         ),
         .target(
-            name: "NodeMCU", dependencies: ["LuaBridge", "MQTT", "HostNet", "Board", "EmbeddedLua"] + nio
+            name: "NodeMCU",
+            dependencies: ["LuaBridge", "MQTT", "HostNet", "Board", "EmbeddedLua"] + nio + [
+                // crypto: hashes, HMAC and AES (ECB through the block function, CBC).
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
         ),
         .executableTarget(
             name: "nodemcu-host",

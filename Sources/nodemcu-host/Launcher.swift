@@ -67,8 +67,24 @@ struct Launcher {
         let runFor = command.runFor
         let started = try! loop.submit { [options, script, wantsRepl] in
             let runtime = Runtime(eventLoop: loop, options: options)
-            let repl = wantsRepl ? ReplSession(runtime: runtime) : nil
-            if wantsRepl { runtime.pin() }
+            // Standard input is UART 0: read for the REPL, or once a script registers
+            // uart.on("data", fn) (ConsoleInput).
+            let bound = NIOLoopBound(runtime, eventLoop: loop)
+            runtime.console.readerStarter = {
+                LineReader.start(on: loop) { input in
+                    let runtime = bound.value
+                    guard let input else {
+                        runtime.console.endOfInput()
+                        if wantsRepl { runtime.unpin() }
+                        return .primary
+                    }
+                    return runtime.console.receive(input)
+                }
+            }
+            if wantsRepl {
+                runtime.console.replActive = true
+                runtime.pin()
+            }
             runtime.start { runtime in
                 runtime.setScriptArguments(script: options.scriptName, arguments: options.scriptArguments)
                 for chunk in commandChunks {
@@ -83,20 +99,12 @@ struct Launcher {
                     runtime.finish(status: 0)
                 }
             }
-            return (runtime.exitStatus, NIOLoopBound((runtime, repl), eventLoop: loop), runtime.network.capture)
+            if wantsRepl { runtime.console.startReading() }
+            return (runtime.exitStatus, runtime.network.capture)
         }.wait()
 
-        if wantsRepl {
-            LineReader.start(on: loop) { line in
-                guard let line else {
-                    started.1.value.0.unpin()
-                    return .primary
-                }
-                return started.1.value.1?.feed(line) ?? .primary
-            }
-        }
         let status = (try? started.0.wait()) ?? 1
-        started.2?.close()
+        started.1?.close()
         LineReader.saveHistory()
         exit(status)
     }

@@ -12,6 +12,11 @@ public struct ModuleRegistry {
             BitModule.self,
             SJSONModule.self,
             FileModule.self,
+            PipeModule.self,
+            UARTModule.self,
+            CryptoModule.self,
+            EncoderModule.self,
+            StructModule.self,
         ]
     }
 

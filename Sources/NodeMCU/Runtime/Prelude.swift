@@ -11,10 +11,18 @@ enum Prelude {
         }
         lua.newTable()
         lua.push(function: { lua throws(LuaError) in
+            runtime.luaWriteDepth += 1
             lua.withBytes(at: 1) { runtime.consoleWrite($0) }
+            runtime.luaWriteDepth -= 1
+            // 2.2's node.output function failed: its error goes to the code that printed.
+            if let error = runtime.takeOutputError() {
+                lua.push(error.message)
+                throw .raiseTop
+            }
             return 0
         })
         lua.setField("write", in: -2)
+        runtime.preludeHost = lua.ref(at: -1)
         if case .error(let error) = lua.pcall(arguments: 1, results: 0) {
             fatalError("nodemcu-host: the embedded prelude failed: \(error.traceback)")
         }

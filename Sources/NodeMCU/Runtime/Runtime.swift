@@ -52,16 +52,39 @@ public final class Runtime {
     /// Set once the process is ending or rebooting: nothing else may run.
     @exclusivity(unchecked) public private(set) var halted = false
     @exclusivity(unchecked) private var finished = false
-    @exclusivity(unchecked) private var restartTimes: [NIODeadline] = []
+    private var restartTimes: [NIODeadline] = []
+    private var nextBootReason = 4
     private let exitPromise: EventLoopPromise<Int32>
     private var boot: (Runtime) -> Void = { _ in }
 
     /// Per-boot state modules keep (timers, registered metatables, …).
     @exclusivity(unchecked) public var modules = ModuleRegistry()
     /// `node.setonerror(fn)` handler (3.0), kept as a registry ref.
-    @exclusivity(unchecked) public var errorHandler: LuaRef?
-    /// Receives device-console output instead of stdout (tests; `node.output`).
+    public var errorHandler: LuaRef?
+    /// Receives device-console output instead of stdout (tests).
     @exclusivity(unchecked) public var consoleSink: ((UnsafeRawBufferPointer) -> Void)?
+    /// `node.output`'s redirection for this boot: takes every console write (print,
+    /// REPL results, error reports) instead of the serial port; nil = serial.
+    public var consoleRedirect: ((UnsafeRawBufferPointer) -> Void)?
+    /// The firmware's task queues (`node.task.post`, `node.input`, pipe readers).
+    public private(set) lazy var tasks = TaskQueue(runtime: self)
+    /// UART 0's receive side: standard input, for the REPL and `uart.on("data")`.
+    public private(set) lazy var console = ConsoleInput(runtime: self)
+    /// What survives a simulated reboot as the device's flash and SDK settings do
+    /// (CPU frequency, flash size, partition table, startup record).
+    public let device = DeviceSettings()
+    /// The prelude's `host` table (its `pieces` flag makes `print` write piece by piece).
+    public var preludeHost: LuaRef?
+    /// Nonzero while Lua's `print` writes (the prelude's write primitive runs), so a
+    /// failing 2.2 `node.output` function can raise into the code that printed.
+    public var luaWriteDepth = 0
+    /// The error of a 2.2 `node.output` function, for the write primitive to raise.
+    public var outputError: LuaCallError?
+
+    public func takeOutputError() -> LuaCallError? {
+        defer { outputError = nil }
+        return outputError
+    }
 
     /// Quirk warnings already printed (one per call site per run, spec §0.3).
     @exclusivity(unchecked) public var quirkWarnings = QuirkWarnings()
@@ -237,8 +260,14 @@ public final class Runtime {
         text.withUTF8 { consoleWrite(UnsafeRawBufferPointer($0)) }
     }
 
-    /// Device-console output: stdout, or the sink when one is set.
+    /// Device-console output: `node.output`'s function when one is set, else the serial port.
     public func consoleWrite(_ bytes: UnsafeRawBufferPointer) {
+        if let consoleRedirect { consoleRedirect(bytes) } else { serialWrite(bytes) }
+    }
+
+    /// UART 0's transmit side: stdout, or the sink when one is set (`uart.write`, and
+    /// console writes not redirected by `node.output`).
+    public func serialWrite(_ bytes: UnsafeRawBufferPointer) {
         if let consoleSink { consoleSink(bytes) } else { Console.out(bytes) }
     }
 
@@ -246,8 +275,11 @@ public final class Runtime {
 
     /// Reboots like the device: after the running Lua has unwound, every handle is
     /// torn down abruptly, the interpreter is replaced and the script runs again.
-    public func reboot(reason: String) {
+    /// `bootReason` is what `node.bootreason()` reports afterwards (4 software restart,
+    /// 5 deep-sleep wake).
+    public func reboot(reason: String, bootReason: Int = 4) {
         guard !halted else { return }
+        nextBootReason = bootReason
         halted = true
         let now = clock.now
         restartTimes.append(now)
@@ -262,16 +294,39 @@ public final class Runtime {
         eventLoop.assumeIsolated().execute { self.performReboot() }
     }
 
+    /// `node.dsleep(us)`: the device sleeps (nothing runs, every handle is torn down) and
+    /// wakes after `microseconds` of device time with boot reason 5; 0 sleeps until a
+    /// reset that never comes on the host, so the process ends with status 0.
+    public func deepSleep(microseconds: Int64) {
+        guard !halted else { return }
+        if microseconds <= 0 {
+            Console.diagnostic("node.dsleep(0): the device sleeps until reset; ending")
+            finish(status: 0)
+            return
+        }
+        halted = true
+        let generation = self.generation
+        eventLoop.assumeIsolated().execute { self.abortAllHandles() }
+        _ = clock.schedule(in: .microseconds(microseconds)) { [weak self] in
+            guard let self, !self.finished, self.generation == generation else { return }
+            self.halted = false
+            self.reboot(reason: "waking from deep sleep", bootReason: 5)
+        }
+    }
+
     private func performReboot() {
         abortAllHandles()
         generation += 1
         errorHandler = nil
+        consoleRedirect = nil
+        preludeHost = nil
+        console.resetForReboot()
         // Close first: the __gc of every object still calls into its module.
         vm.close()
         modules = ModuleRegistry()
         vm = LuaVM()
         bootTime = clock.now
-        bootReason = 4
+        bootReason = nextBootReason
         halted = false
         prepareInterpreter()
         boot(self)
