@@ -29,8 +29,11 @@ extension LuaModule {
 
 /// The contents of a module table, collected before it is built in the Lua state.
 public struct LuaModuleTable {
+    public init() {}
+
     fileprivate(set) var functions: [(String, LuaFunction.Body)] = []
     fileprivate(set) var integers: [(String, Int)] = []
+    fileprivate(set) var tables: [(String, LuaModuleTable)] = []
 
     public mutating func function(_ name: String, _ body: @escaping LuaFunction.Body) {
         functions.append((name, body))
@@ -40,10 +43,19 @@ public struct LuaModuleTable {
         integers.append((name, value))
     }
 
+    /// A nested table of functions (`net.dns`, `tls.cert`).
+    public mutating func table(_ name: String, _ contents: LuaModuleTable) {
+        tables.append((name, contents))
+    }
+
     /// Pushes the table.
     func push(on lua: LuaState) {
-        lua.newTable(fieldCapacity: Int32(functions.count + integers.count))
+        lua.newTable(fieldCapacity: Int32(functions.count + integers.count + tables.count))
         for (name, body) in functions { lua.setFunction(name, body) }
         for (name, value) in integers { lua.setInteger(name, value) }
+        for (name, contents) in tables {
+            contents.push(on: lua)
+            lua.setField(name, in: -2)
+        }
     }
 }

@@ -10,6 +10,8 @@ public struct ModuleRegistry {
             NodeModule.self,
             MQTTModule.self,
             BitModule.self,
+            NetModule.self,
+            TLSModule.self,
         ]
     }
 
