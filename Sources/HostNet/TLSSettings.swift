@@ -37,8 +37,9 @@ public struct TLSSettings: Sendable, Equatable {
 
     public init(
         verification: Verification = .systemTrustStore, serverName: String? = nil,
-        clientCertificate: ClientCertificate? = nil
+        clientCertificate: ClientCertificate? = nil, additionalTrustRootsPEM: [UInt8]? = nil
     ) {
+        self.additionalTrustRootsPEM = additionalTrustRootsPEM
         self.verification = verification
         self.serverName = serverName
         self.clientCertificate = clientCertificate
