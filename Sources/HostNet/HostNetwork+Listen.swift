@@ -51,10 +51,11 @@ extension HostNetwork {
         eventLoop.preconditionInEventLoop()
         let target = listenAddress(forDevicePort: port)
         let (socket, address) = try Self.boundSocket(stream: true, host: target.host, port: target.port)
+        if target.remapped { reportListenPort(port, address) }
         let listener = serverBootstrap(backlog: backlog, keepalive: keepalive, childInitializer: childInitializer, accepted: accepted)
             .withBoundSocket(socket)
             .assumeIsolated()
-            .flatMapThrowing { channel in try self.makeListener(channel, devicePort: port, remapped: target.remapped) }
+            .flatMapThrowing { channel in try self.makeListener(channel, devicePort: port, remapped: false) }
             .nonisolated()
         return (address, listener)
     }

@@ -101,7 +101,8 @@ extension NetSocket {
                 if let ip { lua.push(ip) } else { lua.pushNil() }
                 runtime.callback(.network, arguments: 2)
             }
-            if !isActive { unhold(on: lua) }
+            // An ending that follows still needs the self reference.
+            if !isActive && events.isEmpty && !runtime.isFinished { unhold(on: lua) }
         case .connected:
             fire(.connection)
         case .received(let bytes):
