@@ -54,6 +54,10 @@ extension NetSocket {
 
     func streamEnded(_ handler: NetStreamHandler, error: (any Error)?) {
         guard handler === stream, state != .idle else { return }
+        if isTLS, let error, !(error is IOError) {
+            // E.g. TLS 1.3: the server rejects the client certificate after the handshake.
+            Console.diagnostic("tls: secure connection failed: \(HostConnectError.describe(error))")
+        }
         ended(code: Self.code(for: error), reason: Self.tlsReason(for: error), attempt: attempt)
         events.drainIfPossible()
     }
