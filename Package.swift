@@ -53,7 +53,10 @@ let package = Package(
             resources: [.embedInCode("prelude.lua")]
         ),
         .target(
-            name: "NodeMCU", dependencies: ["LuaBridge", "MQTT", "HostNet", "Board", "EmbeddedLua"] + nio
+            name: "NodeMCU",
+            dependencies: ["LuaBridge", "MQTT", "HostNet", "Board", "EmbeddedLua"] + nio
+                // http: the HTTP/1 request encoder and response decoder (chunked bodies included).
+                + [.product(name: "NIOHTTP1", package: "swift-nio")]
         ),
         .executableTarget(
             name: "nodemcu-host",

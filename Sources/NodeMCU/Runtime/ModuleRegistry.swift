@@ -12,6 +12,7 @@ public struct ModuleRegistry {
             BitModule.self,
             NetModule.self,
             TLSModule.self,
+            HTTPModule.self,
         ]
     }
 
