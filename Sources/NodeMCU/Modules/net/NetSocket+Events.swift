@@ -12,18 +12,20 @@ import Darwin
 extension NetSocket {
     // MARK: From the connection
 
-    /// An accepted connection: the socket starts out connecting on `handler`'s channel;
-    /// `connection` follows when the channel becomes active (after the listen callback).
+    /// An accepted connection: connected already (the listen callback can send, as on
+    /// the device); `connection` follows when the channel's activation reaches the
+    /// handler, after the listen callback.
     func adopt(_ handler: NetStreamHandler) {
         attempt += 1
-        state = .connecting
+        state = .connected
         stream = handler
         handler.socket = self
         handler.attempt = attempt
     }
 
     func streamBecameActive(_ handler: NetStreamHandler) {
-        guard handler.attempt == attempt, state == .connecting else {
+        let adopted = state == .connected && handler === stream
+        guard handler.attempt == attempt, state == .connecting || adopted else {
             handler.abort()
             return
         }
