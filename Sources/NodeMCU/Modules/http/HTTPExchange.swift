@@ -42,6 +42,9 @@ final class HTTPExchange: RuntimeHandle {
             timer = runtime.clock.schedule(in: HTTPModule.timeout) { [weak self] in self?.fail("no response within 60 s") }
         }
         let tls = target.secure ? TLSModule.settings(runtime: runtime) : nil
+        if runtime.options.trace {
+            Console.err("nodemcu-host: trace: http: \(method) \(target.secure ? "https" : "http")://\(target.hostHeader)\(target.path)\n")
+        }
         runtime.network.connect(host: target.host, port: target.port, tls: tls, timeout: HTTPModule.timeout) { [weak self] channel in
             guard let self else { return }
             let sync = channel.pipeline.syncOperations

@@ -69,6 +69,11 @@ public final class NetModule: LuaModule {
         runtime.quirkWarnings.warn(message + " (firmware \(profile.rawValue))", on: lua)
     }
 
+    /// `--trace`: one stderr line per socket event of net, tls and http.
+    func trace(_ line: @autoclosure () -> String) {
+        if runtime.options.trace { Console.err("nodemcu-host: trace: \(line())\n") }
+    }
+
     func deprecation(_ what: String) {
         runtime.print("Warning, deprecated API! \(what). It will be removed in next version. See documentation for details.")
     }

@@ -110,6 +110,7 @@ final class NetServer: LuaHandle {
             return
         }
         let lua = runtime.lua
+        module.trace("net: accepted \(channel.remoteAddress?.description ?? "?") on port \(devicePort)")
         let socket = NetSocket(module: module, kind: .tcp)
         socket.adopt(handler)
         lua.push(acceptCallback)

@@ -31,6 +31,7 @@ extension NetSocket {
         }
         state = .connected
         stream = handler
+        module.trace("\(isTLS ? "tls" : "net"): connected \(handler.channel?.remoteAddress?.description ?? "?")")
         events.append(.connected)
         events.drainIfPossible()
     }
@@ -73,6 +74,7 @@ extension NetSocket {
         stream = nil
         outstanding = 0
         readingHeld = false
+        module.trace("\(isTLS ? "tls" : "net"): connection ended (\(code)\(reason.map { ", " + $0 } ?? ""))")
         events.append(.ended(code: code, reason: reason))
     }
 

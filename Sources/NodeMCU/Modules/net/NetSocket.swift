@@ -149,6 +149,7 @@ final class NetSocket: LuaHandle {
     }
 
     private func startTransport(host: String, port: Int, attempt current: Int) {
+        module.trace("\(isTLS ? "tls" : "net"): connect \(host):\(port)")
         let tls = isTLS ? TLSModule.settings(runtime: runtime) : nil
         let network = runtime.network
         network.connect(host: host, port: port, tls: tls, timeout: Self.connectTimeout) { [weak self] channel in
