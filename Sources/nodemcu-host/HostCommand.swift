@@ -66,6 +66,17 @@ struct HostCommand: ParsableCommand {
             valueName: "FILE"))
     var pcap: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "Let net servers and UDP sockets listen on all interfaces (default: 127.0.0.1 only). Device scripts often run a telnet console that feeds what arrives to node.input; on a PC, where os and io exist, exposing it hands everyone on the network a shell."))
+    var expose = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Also trust the CA certificate(s) in FILE (PEM) for tls, mqtt secure and https connections, without changing the script (brokers with a private CA).",
+            valueName: "FILE"))
+    var cafile: String?
+
     @Flag(help: "One stderr line per MQTT packet and timer event.")
     var trace = false
 
@@ -74,7 +85,7 @@ struct HostCommand: ParsableCommand {
     var scriptAndArguments: [String] = []
 
     /// Options that take a value, so `split` does not mistake the value for the script.
-    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap"]
+    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--cafile"]
 
     /// Splits the command line at the script: host options before it, the script
     /// and its own arguments (which may look like options) from it on.

@@ -50,6 +50,21 @@ struct Launcher {
         options.maxInflight = command.maxInflight
         options.busyPollWindow = .microseconds(Int64(command.busyPoll))
         options.trace = command.trace
+        options.expose = command.expose
+        if let cafile = command.cafile {
+            // Read now: a missing file fails before anything runs.
+            guard let file = fopen(cafile, "rb") else { fail("--cafile \(cafile): cannot read the file", status: 2) }
+            var pem: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = fread(&chunk, 1, chunk.count, file)
+                if count <= 0 { break }
+                pem += chunk[0..<count]
+            }
+            fclose(file)
+            guard !pem.isEmpty else { fail("--cafile \(cafile): the file is empty", status: 2) }
+            options.extraCAPEM = pem
+        }
         if let pcap = command.pcap {
             // Fail before anything runs rather than run without the capture asked for.
             guard let file = fopen(pcap, "wb") else { fail("--pcap \(pcap): cannot write the file", status: 2) }

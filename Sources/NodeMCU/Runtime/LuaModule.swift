@@ -29,6 +29,8 @@ extension LuaModule {
 
 /// The contents of a module table, collected before it is built in the Lua state.
 public struct LuaModuleTable {
+    public init() {}
+
     fileprivate(set) var functions: [(String, LuaFunction.Body)] = []
     fileprivate(set) var integers: [(String, Int)] = []
     fileprivate(set) var lightNulls: [String] = []
@@ -47,11 +49,16 @@ public struct LuaModuleTable {
         strings.append((name, value))
     }
 
+    /// A nested table (`net.dns`, `tls.cert`, shared by `net.cert`).
+    public mutating func table(_ name: String, _ contents: LuaModuleTable) {
+        tables.append((name, contents))
+    }
+
     /// A nested table (`node.task`, `node.egc`, …), filled by `build`.
     public mutating func table(_ name: String, _ build: (inout LuaModuleTable) -> Void) {
         var nested = LuaModuleTable()
         build(&nested)
-        tables.append((name, nested))
+        table(name, nested)
     }
 
     /// A light userdata NULL constant (2.2's `sjson.NULL`).

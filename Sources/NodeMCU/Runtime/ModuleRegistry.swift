@@ -17,6 +17,9 @@ public struct ModuleRegistry {
             CryptoModule.self,
             EncoderModule.self,
             StructModule.self,
+            NetModule.self,
+            TLSModule.self,
+            HTTPModule.self,
         ]
     }
 

@@ -102,7 +102,9 @@ public final class Runtime {
         self.vm = LuaVM()
         self.network = HostNetwork(
             eventLoop: eventLoop, clock: clock,
-            configuration: .init(remap: options.remap, expose: options.expose, busyPollWindow: options.busyPollWindow),
+            configuration: .init(
+                remap: options.remap, expose: options.expose, busyPollWindow: options.busyPollWindow,
+                defaultTLS: TLSSettings(additionalTrustRootsPEM: options.extraCAPEM)),
             capture: options.pcapPath.flatMap { path in
                 do {
                     return try PacketCapture(path: path)

@@ -18,6 +18,8 @@ public struct RuntimeOptions: Sendable {
     public var pcapPath: String?
     /// Servers listen on all interfaces instead of 127.0.0.1 only.
     public var expose = false
+    /// `--cafile`: CA certificates (PEM) trusted by every TLS connection as well.
+    public var extraCAPEM: [UInt8]?
     public var trace = false
     /// `node.chipid()`: a stable per-machine number (see `ChipID`).
     public var chipID: Int = ChipID.host

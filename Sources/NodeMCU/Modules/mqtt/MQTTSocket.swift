@@ -169,7 +169,8 @@ final class MQTTSocket: LuaHandle {
         autoreconnectRequested = autoreconnect
         autoreconnectActive = false
         reconnectTask?.cancel()
-        let tls: MQTTTLSOptions? = secure ? MQTTTLSOptions() : nil
+        // The trust tls.cert.verify set up (else the system store), as for tls sockets.
+        let tls: MQTTTLSOptions? = secure ? TLSModule.settings(runtime: runtime) : nil
         lastEndpoint = (host, port, tls)
         hold(userdataAt: 1, on: lua)
         start(host: host, port: port, tls: tls)
