@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "nodemcu-host",
             dependencies: [
-                "NodeMCU", "HostNet", "CEditLine",
+                "NodeMCU", "HostNet", "Board", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),
@@ -70,6 +70,11 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
+        // The simulated board's state model, driven through its Swift API.
+        .testTarget(
+            name: "BoardTests",
+            dependencies: ["Board"] + nio + [.product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
         .testTarget(
             name: "MQTTTests",
             dependencies: ["MQTT", "MQTTCore", "HostNet", "TestSupport"] + nio

@@ -32,6 +32,9 @@ public struct LuaModuleTable {
     fileprivate(set) var functions: [(String, LuaFunction.Body)] = []
     fileprivate(set) var integers: [(String, Int)] = []
     fileprivate(set) var lightNulls: [String] = []
+    fileprivate(set) var subtables: [(String, LuaModuleTable)] = []
+
+    public init() {}
 
     public mutating func function(_ name: String, _ body: @escaping LuaFunction.Body) {
         functions.append((name, body))
@@ -46,13 +49,24 @@ public struct LuaModuleTable {
         lightNulls.append(name)
     }
 
+    /// A nested table of functions and constants (`wifi.sta`, `wifi.eventmon.reason`).
+    public mutating func subtable(_ name: String, _ build: (inout LuaModuleTable) -> Void) {
+        var table = LuaModuleTable()
+        build(&table)
+        subtables.append((name, table))
+    }
+
     /// Pushes the table.
     func push(on lua: LuaState) {
-        lua.newTable(fieldCapacity: Int32(functions.count + integers.count + lightNulls.count))
+        lua.newTable(fieldCapacity: Int32(functions.count + integers.count + lightNulls.count + subtables.count))
         for (name, body) in functions { lua.setFunction(name, body) }
         for (name, value) in integers { lua.setInteger(name, value) }
         for name in lightNulls {
             lua.pushLightNull()
+            lua.setField(name, in: -2)
+        }
+        for (name, table) in subtables {
+            table.push(on: lua)
             lua.setField(name, in: -2)
         }
     }

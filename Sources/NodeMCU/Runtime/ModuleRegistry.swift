@@ -12,6 +12,18 @@ public struct ModuleRegistry {
             BitModule.self,
             SJSONModule.self,
             FileModule.self,
+            GPIOModule.self,
+            ADCModule.self,
+            DHTModule.self,
+            PWMModule.self,
+            WiFiModule.self,
+            EndUserSetupModule.self,
+            RTCTimeModule.self,
+            SNTPModule.self,
+            CronModule.self,
+            I2CModule.self,
+            SPIModule.self,
+            OneWireModule.self,
         ]
     }
 

@@ -30,6 +30,8 @@ public final class Runtime {
     public var profile: FirmwareProfile { options.profile }
     /// The one clock: `tmr`, keepalives and timeouts read it (DESIGN.md, "Time").
     public let clock: DeviceClock
+    /// The simulated hardware; lives across simulated reboots, as the board does.
+    public let board: Board
 
     /// Every socket of this runtime goes through it (clock, remap, capture, flushes).
     public let network: HostNetwork
@@ -76,6 +78,7 @@ public final class Runtime {
         self.exitPromise = eventLoop.makePromise()
         self.clock = DeviceClock(eventLoop: eventLoop)
         self.bootTime = clock.now
+        self.board = Board(clock: clock, chipID: options.chipID, settings: options.board)
         self.vm = LuaVM()
         self.network = HostNetwork(
             eventLoop: eventLoop, clock: clock,
@@ -97,6 +100,8 @@ public final class Runtime {
     /// `body` runs again after every simulated reboot.
     public func start(_ body: @escaping (Runtime) -> Void) {
         boot = body
+        board.onSettled = { [unowned self] in scheduleIdleCheck() }
+        board.boot(.power)
         prepareInterpreter()
         body(self)
         scheduleIdleCheck()
@@ -127,7 +132,9 @@ public final class Runtime {
         scheduleIdleCheck()
     }
 
-    public var isIdle: Bool { handles.isEmpty && pins == 0 }
+    /// Idle: no handle, no pin, and no board work to come (a scheduled edge or Wi-Fi
+    /// association step can still produce a callback).
+    public var isIdle: Bool { handles.isEmpty && pins == 0 && !board.hasPendingEvents }
 
     /// Checks for idleness on a later tick, so a callback that re-arms a timer or
     /// reconnects does not end the process. Nothing to check while a handle or pin
@@ -246,7 +253,10 @@ public final class Runtime {
 
     /// Reboots like the device: after the running Lua has unwound, every handle is
     /// torn down abruptly, the interpreter is replaced and the script runs again.
-    public func reboot(reason: String) {
+    /// `kind` says what survives on the board (the RTC only across `rtctime.dsleep`).
+    /// With `after`, the device sleeps first (`rtctime.dsleep`): every handle is torn
+    /// down at once and the boot follows that much device time later.
+    public func reboot(reason: String, kind: Board.BootKind = .restart, after delay: TimeAmount = .zero) {
         guard !halted else { return }
         halted = true
         let now = clock.now
@@ -259,10 +269,15 @@ public final class Runtime {
             return
         }
         Console.diagnostic("restarting (\(reason))")
-        eventLoop.assumeIsolated().execute { self.performReboot() }
+        if delay > .zero {
+            abortAllHandles()
+            clock.schedule(in: delay) { self.performReboot(kind: kind) }
+            return
+        }
+        eventLoop.assumeIsolated().execute { self.performReboot(kind: kind) }
     }
 
-    private func performReboot() {
+    private func performReboot(kind: Board.BootKind) {
         abortAllHandles()
         generation += 1
         errorHandler = nil
@@ -271,8 +286,9 @@ public final class Runtime {
         modules = ModuleRegistry()
         vm = LuaVM()
         bootTime = clock.now
-        bootReason = 4
+        bootReason = kind == .rtcDeepSleepWake ? 5 : 4
         halted = false
+        board.boot(kind)
         prepareInterpreter()
         boot(self)
         scheduleIdleCheck()
