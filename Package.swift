@@ -88,7 +88,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeMCUTests",
-            dependencies: ["NodeMCU", "LuaBridge", "TestSupport"] + nio
+            dependencies: ["NodeMCU", "LuaBridge", "Board", "TestSupport"] + nio
                 + [.product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         // Runs the real binary on scripts under lua/tests and examples/.
