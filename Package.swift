@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "nodemcu-host",
             dependencies: [
-                "NodeMCU", "HostNet", "CEditLine",
+                "NodeMCU", "HostNet", "Board", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),
@@ -78,6 +78,11 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
+        // The simulated board's state model, driven through its Swift API.
+        .testTarget(
+            name: "BoardTests",
+            dependencies: ["Board"] + nio + [.product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
         .testTarget(
             name: "MQTTTests",
             dependencies: ["MQTT", "MQTTCore", "HostNet", "TestSupport"] + nio
@@ -91,7 +96,7 @@ let package = Package(
         ),
         .testTarget(
             name: "NodeMCUTests",
-            dependencies: ["NodeMCU", "LuaBridge", "TestSupport"] + nio
+            dependencies: ["NodeMCU", "LuaBridge", "Board", "TestSupport"] + nio
                 + [.product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         // Runs the real binary on scripts under lua/tests and examples/.

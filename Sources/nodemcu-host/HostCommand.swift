@@ -77,6 +77,12 @@ struct HostCommand: ParsableCommand {
             valueName: "FILE"))
     var cafile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The simulated board's state: pin levels and scheduled edges, ADC, DHT sensors, RTC, Wi-Fi station (SSID, outcome, addresses, RSSI, scan results, link drops), sntp failures. Lines of key = value, e.g. 'gpio.4.at = 500:0', 'dht.5 = DHT22 21.5 48', 'wifi.outcome = wrong_password'; see README, \"The simulated board\".",
+            valueName: "FILE"))
+    var board: String?
+
     @Flag(help: "One stderr line per MQTT packet and timer event.")
     var trace = false
 
@@ -85,7 +91,7 @@ struct HostCommand: ParsableCommand {
     var scriptAndArguments: [String] = []
 
     /// Options that take a value, so `split` does not mistake the value for the script.
-    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--cafile"]
+    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--cafile", "--board"]
 
     /// Splits the command line at the script: host options before it, the script
     /// and its own arguments (which may look like options) from it on.

@@ -1,3 +1,4 @@
+import Board
 import HostNet
 import NIOCore
 import NIOPosix
@@ -38,6 +39,17 @@ struct Launcher {
             break
         }
 
+        // Read before changing to the file system root: the path is the user's.
+        var boardSettings: BoardSettings?
+        if let boardPath = command.board {
+            guard let bytes = FileSystem.read(boardPath) else { fail("--board \(boardPath): cannot read the file", status: 2) }
+            do {
+                boardSettings = try BoardSettings(parsing: String(decoding: bytes, as: UTF8.self))
+            } catch {
+                fail("--board \(boardPath): \(error)", status: 2)
+            }
+        }
+
         if let root = command.fsRoot ?? scriptPath.flatMap({ $0 == "-" ? nil : FileSystem.directoryName($0) }) {
             guard chdir(root) == 0 else { fail("--fs \(root): cannot use it as the file system root", status: 2) }
         }
@@ -71,6 +83,7 @@ struct Launcher {
             fclose(file)
             options.pcapPath = pcap
         }
+        if let boardSettings { options.board = boardSettings }
         for entry in command.remap {
             // Already validated by HostCommand.validate().
             try? options.remap.add(parsing: entry)

@@ -20,6 +20,18 @@ public struct ModuleRegistry {
             NetModule.self,
             TLSModule.self,
             HTTPModule.self,
+            GPIOModule.self,
+            ADCModule.self,
+            DHTModule.self,
+            PWMModule.self,
+            WiFiModule.self,
+            EndUserSetupModule.self,
+            RTCTimeModule.self,
+            SNTPModule.self,
+            CronModule.self,
+            I2CModule.self,
+            SPIModule.self,
+            OneWireModule.self,
         ]
     }
 

@@ -30,6 +30,8 @@ public final class Runtime {
     public var profile: FirmwareProfile { options.profile }
     /// The one clock: `tmr`, keepalives and timeouts read it (DESIGN.md, "Time").
     public let clock: DeviceClock
+    /// The simulated hardware; lives across simulated reboots, as the board does.
+    public let board: Board
 
     /// Every socket of this runtime goes through it (clock, remap, capture, flushes).
     public let network: HostNetwork
@@ -99,6 +101,7 @@ public final class Runtime {
         self.exitPromise = eventLoop.makePromise()
         self.clock = DeviceClock(eventLoop: eventLoop)
         self.bootTime = clock.now
+        self.board = Board(clock: clock, chipID: options.chipID, settings: options.board)
         self.vm = LuaVM()
         self.network = HostNetwork(
             eventLoop: eventLoop, clock: clock,
@@ -122,6 +125,8 @@ public final class Runtime {
     /// `body` runs again after every simulated reboot.
     public func start(_ body: @escaping (Runtime) -> Void) {
         boot = body
+        board.onSettled = { [unowned self] in scheduleIdleCheck() }
+        board.boot(.power)
         prepareInterpreter()
         body(self)
         scheduleIdleCheck()
@@ -152,7 +157,9 @@ public final class Runtime {
         scheduleIdleCheck()
     }
 
-    public var isIdle: Bool { handles.isEmpty && pins == 0 }
+    /// Idle: no handle, no pin, and no board work to come (a scheduled edge or Wi-Fi
+    /// association step can still produce a callback).
+    public var isIdle: Bool { handles.isEmpty && pins == 0 && !board.hasPendingEvents }
 
     /// Checks for idleness on a later tick, so a callback that re-arms a timer or
     /// reconnects does not end the process. Nothing to check while a handle or pin
@@ -277,11 +284,16 @@ public final class Runtime {
 
     /// Reboots like the device: after the running Lua has unwound, every handle is
     /// torn down abruptly, the interpreter is replaced and the script runs again.
-    /// `bootReason` is what `node.bootreason()` reports afterwards (4 software restart,
-    /// 5 deep-sleep wake).
-    public func reboot(reason: String, bootReason: Int = 4) {
+    /// `kind` says what survives on the board (the RTC only across `rtctime.dsleep`).
+    /// `bootReason` is what `node.bootreason()` reports afterwards (default: 5 after a
+    /// deep-sleep wake, else 4, a software restart). With `after`, the device sleeps
+    /// first (`rtctime.dsleep`): every handle is torn down at once and the boot follows
+    /// that much device time later.
+    public func reboot(
+        reason: String, kind: Board.BootKind = .restart, bootReason: Int? = nil, after delay: TimeAmount = .zero
+    ) {
         guard !halted else { return }
-        nextBootReason = bootReason
+        nextBootReason = bootReason ?? (kind == .rtcDeepSleepWake ? 5 : 4)
         halted = true
         let now = clock.now
         restartTimes.append(now)
@@ -293,7 +305,12 @@ public final class Runtime {
             return
         }
         Console.diagnostic("restarting (\(reason))")
-        eventLoop.assumeIsolated().execute { self.performReboot() }
+        if delay > .zero {
+            abortAllHandles()
+            clock.schedule(in: delay) { self.performReboot(kind: kind) }
+            return
+        }
+        eventLoop.assumeIsolated().execute { self.performReboot(kind: kind) }
     }
 
     /// `node.dsleep(us)`: the device sleeps (nothing runs, every handle is torn down) and
@@ -316,7 +333,7 @@ public final class Runtime {
         }
     }
 
-    private func performReboot() {
+    private func performReboot(kind: Board.BootKind) {
         abortAllHandles()
         generation += 1
         errorHandler = nil
@@ -330,6 +347,7 @@ public final class Runtime {
         bootTime = clock.now
         bootReason = nextBootReason
         halted = false
+        board.boot(kind)
         prepareInterpreter()
         boot(self)
         scheduleIdleCheck()

@@ -1,3 +1,4 @@
+import Board
 import HostNet
 import NIOCore
 
@@ -26,6 +27,8 @@ public struct RuntimeOptions: Sendable {
     /// Give up restarting after this many restarts within `restartWindowSeconds`.
     public var maxRestarts = 5
     public var restartWindowSeconds: Int64 = 10
+    /// `--board FILE`: the simulated board's starting state and scheduled changes.
+    public var board = BoardSettings()
 
     public init() {}
 }
