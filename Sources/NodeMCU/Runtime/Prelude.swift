@@ -26,9 +26,12 @@ enum Prelude {
         if case .error(let error) = lua.pcall(arguments: 1, results: 0) {
             fatalError("nodemcu-host: the embedded prelude failed: \(error.traceback)")
         }
-        // Device scripts and their modules live in one flat folder (--fs).
+        // Device scripts and their modules live in one flat folder (--fs, the current
+        // directory). The firmware's LUA_PATH_DEFAULT in both profiles: bytecode first,
+        // and no "./", so `require`d chunks are named "@mod.lua" as on the device (NTest
+        // strips directories from error texts and would lose the rest of a traceback).
         _ = lua.getGlobal("package")
-        lua.push("./?.lua;./?.lc")
+        lua.push("?.lc;?.lua")
         lua.setField("path", in: -2)
         lua.push("")
         lua.setField("cpath", in: -2)
