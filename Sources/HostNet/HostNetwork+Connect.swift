@@ -28,6 +28,13 @@ extension HostNetwork {
         let attempt = ConnectAttempt(
             host: targetHost, port: targetPort, usesTLS: tls != nil, promise: eventLoop.makePromise())
         let ipAddress = try? SocketAddress(ipAddress: targetHost, port: targetPort)
+        let faultEndpoint = FaultInjector.Endpoint(
+            host: host, port: port, targetHost: targetHost, targetPort: targetPort, accepted: false)
+        if let failure = faults?.connectFailure(faultEndpoint, isName: ipAddress == nil || Self.isName(host)) {
+            attempt.fail(failure)
+            return attempt.promise.futureResult
+        }
+        let boundFaults = faults.map { NIOLoopBound($0, eventLoop: eventLoop) }
 
         var sslContext: NIOSSLContext?
         var serverName: String?
@@ -56,6 +63,7 @@ extension HostNetwork {
                     }
                     // After TLS: the capture shows the plaintext (see `PacketCapture`).
                     if let capture { try sync.addHandler(capture.makeHandler(mode: .client)) }
+                    if let boundFaults { try sync.addHandler(boundFaults.value.makeHandler(faultEndpoint)) }
                     let attempt = boundAttempt.value
                     let handler = ConnectReadinessHandler(attempt: attempt)
                     try sync.addHandler(handler)
@@ -88,6 +96,12 @@ extension HostNetwork {
             }
         }
         return attempt.promise.futureResult
+    }
+
+    /// Whether `host` is a name (not an IP literal).
+    static func isName(_ host: String) -> Bool {
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return (try? SocketAddress(ipAddress: bare, port: 0)) == nil
     }
 
     /// Sorts a bootstrap's connect error into the connector's vocabulary.

@@ -32,7 +32,7 @@ extension HostNetwork {
     ) -> EventLoopFuture<HostListener> {
         eventLoop.preconditionInEventLoop()
         let target = listenAddress(forDevicePort: port)
-        return serverBootstrap(backlog: backlog, keepalive: keepalive, childInitializer: childInitializer, accepted: accepted)
+        return serverBootstrap(devicePort: port, backlog: backlog, keepalive: keepalive, childInitializer: childInitializer, accepted: accepted)
             .bind(host: target.host, port: target.port)
             .assumeIsolated()
             .flatMapThrowing { channel in try self.makeListener(channel, devicePort: port, remapped: target.remapped) }
@@ -52,7 +52,7 @@ extension HostNetwork {
         let target = listenAddress(forDevicePort: port)
         let (socket, address) = try Self.boundSocket(stream: true, host: target.host, port: target.port)
         if target.remapped { reportListenPort(port, address) }
-        let listener = serverBootstrap(backlog: backlog, keepalive: keepalive, childInitializer: childInitializer, accepted: accepted)
+        let listener = serverBootstrap(devicePort: port, backlog: backlog, keepalive: keepalive, childInitializer: childInitializer, accepted: accepted)
             .withBoundSocket(socket)
             .assumeIsolated()
             .flatMapThrowing { channel in try self.makeListener(channel, devicePort: port, remapped: false) }
@@ -70,11 +70,12 @@ extension HostNetwork {
     }
 
     private func serverBootstrap(
-        backlog: Int32, keepalive: TCPKeepalive?,
+        devicePort: Int, backlog: Int32, keepalive: TCPKeepalive?,
         childInitializer: @escaping (any Channel) throws -> Void,
         accepted: @escaping (any Channel) -> Void
     ) -> ServerBootstrap {
         let capture = self.capture
+        let boundFaults = faults.map { NIOLoopBound($0, eventLoop: eventLoop) }
         let boundInitializer = NIOLoopBound(childInitializer, eventLoop: eventLoop)
         let boundAccepted = NIOLoopBound(accepted, eventLoop: eventLoop)
         var bootstrap = ServerBootstrap(group: eventLoop)
@@ -93,6 +94,12 @@ extension HostNetwork {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     if let capture { try sync.addHandler(capture.makeHandler(mode: .server)) }
+                    if let boundFaults {
+                        let peer = channel.remoteAddress
+                        try sync.addHandler(boundFaults.value.makeHandler(FaultInjector.Endpoint(
+                            host: peer?.ipAddress ?? "?", port: devicePort, targetHost: peer?.ipAddress ?? "?",
+                            targetPort: channel.localAddress?.port ?? devicePort, accepted: true)))
+                    }
                     try sync.addHandler(AcceptNotifier(accepted: boundAccepted.value))
                     try boundInitializer.value(channel)
                 }

@@ -33,6 +33,10 @@ extension HostNetwork {
         eventLoop.preconditionInEventLoop()
         // Only host rules can apply: a lookup has no port.
         let target = remap.apply(host: host, port: 0).host
+        if let faults, faults.failsDNS(host, target: target) {
+            faults.record("DNS lookup of \(host) failed (injected)")
+            return eventLoop.makeSucceededFuture(nil)
+        }
         if let literal = Self.ipv4Literal(target) { return eventLoop.makeSucceededFuture(literal) }
         let promise = eventLoop.makePromise(of: String?.self)
         DispatchQueue.global().async { promise.succeed(Self.lookupIPv4(target)) }

@@ -54,6 +54,9 @@ public final class HostNetwork {
     /// Messages for the user, e.g. `listening port 80 is 127.0.0.1:40123` (the command
     /// line prints them on stderr with its prefix).
     public var diagnostics: (String) -> Void
+    /// Fault injection (scenarios, tests): set before the first connection; every
+    /// pipeline built afterwards gets its handler (see `FaultInjector`).
+    public var faults: FaultInjector?
 
     /// Device ports whose mapping has been reported.
     var reportedListenPorts = Set<Int>()
