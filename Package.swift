@@ -63,10 +63,16 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // --scenario: a host-side Lua script that drives the board, the network and the
+        // broker around one device run, in its own Lua state.
+        .target(
+            name: "Scenario",
+            dependencies: ["NodeMCU", "LuaBridge", "MQTT", "HostNet", "Board"] + nio
+        ),
         .executableTarget(
             name: "nodemcu-host",
             dependencies: [
-                "NodeMCU", "HostNet", "Board", "CEditLine",
+                "NodeMCU", "HostNet", "Board", "CEditLine", "Scenario",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),

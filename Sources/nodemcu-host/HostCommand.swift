@@ -17,7 +17,8 @@ struct HostCommand: ParsableCommand {
 
             Exit status: 0 when idle or when --run-for ends; n for os.exit(n); 1 for \
             an uncaught error (a script that does not load, an error in the main \
-            chunk, an error in a callback under --on-error exit); 2 for bad usage.
+            chunk, an error in a callback under --on-error exit); 2 for bad usage; \
+            3 when a --scenario fails.
             """,
         version: version
     )
@@ -83,6 +84,12 @@ struct HostCommand: ParsableCommand {
             valueName: "FILE"))
     var board: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Drive the run with a host-side Lua scenario (its own Lua state): at(ms, fn), on_gpio, on_publish, on_console; board inputs gpio, adc, dht, uart, wifi_drop, wifi_restore; network faults drop, half_open, delay, fragment, cut_after, refuse, dns_fail; broker(\"host:port\") and publish through its own MQTT client; expect, expect_publish, expect_gpio, expect_console, done. A failed expectation ends the run with status 3 and a message naming the device time. See README, \"Scenarios\".",
+            valueName: "FILE.lua"))
+    var scenario: String?
+
     @Flag(help: "One stderr line per MQTT packet and timer event.")
     var trace = false
 
@@ -91,7 +98,7 @@ struct HostCommand: ParsableCommand {
     var scriptAndArguments: [String] = []
 
     /// Options that take a value, so `split` does not mistake the value for the script.
-    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--cafile", "--board"]
+    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--cafile", "--board", "--scenario"]
 
     /// Splits the command line at the script: host options before it, the script
     /// and its own arguments (which may look like options) from it on.

@@ -3,6 +3,7 @@ import HostNet
 import NIOCore
 import NIOPosix
 import NodeMCU
+import Scenario
 
 #if canImport(Glibc)
 import Glibc
@@ -50,6 +51,13 @@ struct Launcher {
             }
         }
 
+        // --scenario: read before changing to the file system root, too.
+        var scenario: (name: String, code: [UInt8])?
+        if let path = command.scenario {
+            guard let code = FileSystem.read(path) else { fail("--scenario \(path): cannot read the file", status: 2) }
+            scenario = (FileSystem.baseName(path), code)
+        }
+
         if let root = command.fsRoot ?? scriptPath.flatMap({ $0 == "-" ? nil : FileSystem.directoryName($0) }) {
             guard chdir(root) == 0 else { fail("--fs \(root): cannot use it as the file system root", status: 2) }
         }
@@ -93,7 +101,7 @@ struct Launcher {
         let loop = group.next()
         let commandChunks = command.chunks.map { Chunk(name: "=(command line)", code: Array($0.utf8)) }
         let runFor = command.runFor
-        let started = try! loop.submit { [options, script, wantsRepl] in
+        let started = try! loop.submit { [options, script, wantsRepl, scenario] in
             let runtime = Runtime(eventLoop: loop, options: options)
             // Standard input is UART 0: read for the REPL, or once a script registers
             // uart.on("data", fn) (ConsoleInput).
@@ -113,7 +121,7 @@ struct Launcher {
                 runtime.console.replActive = true
                 runtime.pin()
             }
-            runtime.start { runtime in
+            let body: (Runtime) -> Void = { runtime in
                 runtime.setScriptArguments(script: options.scriptName, arguments: options.scriptArguments)
                 for chunk in commandChunks {
                     runtime.run(chunk)
@@ -121,6 +129,9 @@ struct Launcher {
                     if runtime.halted { return }
                 }
                 if let script { runtime.run(script, arguments: options.scriptArguments) }
+            }
+            ScenarioRunner.boot(runtime, scenario: scenario) {
+                runtime.start(body)
             }
             if let runFor {
                 loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(runFor * 1e9))) {
