@@ -21,7 +21,13 @@ final class FaultInjectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private(set) var rules = FaultInjector.Rules()
     /// Half-open: every byte is lost from now on.
     var blackholed = false {
-        didSet { if blackholed { discardHeld() } }
+        didSet {
+            guard blackholed else { return }
+            discardHeld()
+            // The peer's FIN must not close the socket either (it would be lost on a
+            // half-open link): it becomes an input-closed event, which is dropped below.
+            _ = context?.channel.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        }
     }
     private var context: ChannelHandlerContext?
     /// An accepted connection refused by a rule: nothing reaches the handlers after us.
@@ -103,6 +109,11 @@ final class FaultInjectionHandler: ChannelDuplexHandler, RemovableChannelHandler
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if !refusedConnection { context.fireErrorCaught(error) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if blackholed, let event = event as? ChannelEvent, event == .inputClosed { return }
+        context.fireUserInboundEventTriggered(event)
     }
 
     // MARK: Inbound
