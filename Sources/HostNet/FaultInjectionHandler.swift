@@ -127,9 +127,9 @@ final class FaultInjectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if refusedConnection || blackholed { return }
-        // Held or fragmented reads complete when they are delivered.
-        if rules.delay > .zero || rules.fragment || heldInbound > 0 || draining { return }
+        // Always passed on (held and fragmented reads get their own as well): a handler
+        // that saw a read before a fault began waits for its read-complete to flush.
+        if refusedConnection { return }
         context.fireChannelReadComplete()
     }
 

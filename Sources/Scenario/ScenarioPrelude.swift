@@ -264,7 +264,6 @@ return function(kind, a, b)
   local kept = {}
   for _, w in ipairs(waits) do if not w.done then kept[#kept + 1] = w end end
   waits = kept
-  for _, fn in ipairs(pending) do call(fn, a, b) end
   if kind == "gpio" then
     for _, h in ipairs(handlers.gpio) do if h.pin == a then call(h.fn, b) end end
   elseif kind == "publish" then
@@ -274,6 +273,8 @@ return function(kind, a, b)
       if h.pattern == nil or lineMatches(h.pattern, a) then call(h.fn, a) end
     end
   end
+  -- Continuations of met expectations run after the handlers have seen the event.
+  for _, fn in ipairs(pending) do call(fn, a, b) end
 end
 """#.utf8)
 }

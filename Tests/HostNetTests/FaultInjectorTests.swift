@@ -172,6 +172,37 @@ final class FaultInjectorTests: XCTestCase {
         channel.close(promise: nil)
     }
 
+    /// A fault that starts inside a read (a callback reacting to it) must not swallow
+    /// that read's read-complete: handlers flush what the read caused on it.
+    func testFaultStartingInsideAReadStillCompletesIt() throws {
+        final class Reader: ChannelInboundHandler, @unchecked Sendable {
+            typealias InboundIn = ByteBuffer
+            let faults: FaultInjector
+            let completed: EventLoopPromise<Void>
+            init(faults: FaultInjector, completed: EventLoopPromise<Void>) {
+                self.faults = faults
+                self.completed = completed
+            }
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                faults.halfOpen(.all)
+                faults.delay(.all, by: .milliseconds(50))
+            }
+            func channelReadComplete(context: ChannelHandlerContext) { completed.succeed() }
+        }
+        let network = self.network!
+        let faults = self.faults!
+        let port = peer.port
+        let completed = loop.makePromise(of: Void.self)
+        let channel = try loop.submit {
+            network.value.connect(host: "127.0.0.1", port: port, timeout: .seconds(5)) { channel in
+                try channel.pipeline.syncOperations.addHandler(Reader(faults: faults.value, completed: completed))
+            }
+        }.wait().wait()
+        defer { channel.close(promise: nil) }
+        try send("x", on: try peer.accepted.futureResult.wait())
+        try completed.futureResult.wait()
+    }
+
     func testDelayHoldsBytesInBothDirections() throws {
         try onLoop { $0.delay(.all, by: .milliseconds(200)) }
         let (channel, reads, _) = try connect(expecting: 5)
