@@ -42,10 +42,17 @@ final class FaultInjectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     private var draining = false
     private var heldOutbound: [(IOData, EventLoopPromise<Void>?)] = []
     private var heldClose: EventLoopPromise<Void>?
+    /// Bytes that arrived from the peer, and that the device wrote (before any fault).
+    private(set) var bytesIn = 0
+    private(set) var bytesOut = 0
 
     private let clock: DeviceClock
 
-    init(injector: FaultInjector, endpoint: FaultInjector.Endpoint) {
+    /// Creation order.
+    let serial: Int
+
+    init(injector: FaultInjector, endpoint: FaultInjector.Endpoint, serial: Int) {
+        self.serial = serial
         self.injector = injector
         self.clock = injector.clock
         self.endpoint = endpoint
@@ -119,8 +126,13 @@ final class FaultInjectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     // MARK: Inbound
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if refusedConnection || blackholed || closed || cutRemaining == 0 { return }
+        if refusedConnection || closed || cutRemaining == 0 { return }
+        if blackholed {
+            bytesIn += unwrapInboundIn(data).readableBytes
+            return
+        }
         var buffer = unwrapInboundIn(data)
+        bytesIn += buffer.readableBytes
         let cut = consumeCutBudget(&buffer)
         deliverInbound(buffer)
         if cut { cutNow(context: context) }
@@ -183,6 +195,7 @@ final class FaultInjectionHandler: ChannelDuplexHandler, RemovableChannelHandler
             promise?.fail(ChannelError.ioOnClosedChannel)
             return
         }
+        bytesOut += unwrapOutboundIn(data).readableBytes
         if blackholed {
             promise?.succeed()
             return

@@ -122,6 +122,12 @@ public final class FaultInjector {
     /// The connections open now, with their endpoints.
     public var openConnections: [Endpoint] { handlers.values.map(\.endpoint) }
 
+    /// The connections open now with the bytes that arrived from the peer and that the
+    /// device wrote (counted before any fault), oldest first.
+    public var connectionStatistics: [(endpoint: Endpoint, bytesIn: Int, bytesOut: Int)] {
+        handlers.values.sorted { $0.serial < $1.serial }.map { ($0.endpoint, $0.bytesIn, $0.bytesOut) }
+    }
+
     // MARK: Faults on open connections
 
     /// Closes every matching open connection at once (no more bytes either way).
@@ -219,8 +225,11 @@ public final class FaultInjector {
 
     /// The handler for a new connection's pipeline.
     func makeHandler(_ endpoint: Endpoint) -> FaultInjectionHandler {
-        FaultInjectionHandler(injector: self, endpoint: endpoint)
+        nextSerial += 1
+        return FaultInjectionHandler(injector: self, endpoint: endpoint, serial: nextSerial)
     }
+
+    private var nextSerial = 0
 
     func rules(for endpoint: Endpoint) -> Rules {
         var rules = Rules()

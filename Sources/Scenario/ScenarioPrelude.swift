@@ -150,6 +150,7 @@ end
 -- Observation
 
 function gpio_writes() return host.gpio_writes() end
+function connections() return host.connections() end
 
 function console_lines()
   local copy = {}
@@ -180,7 +181,7 @@ local function waitFor(match, within, description, lastSeen, andThen)
     end
   end
   local since = host.now()
-  local w = { match = match, andThen = andThen }
+  local w = { match = match, andThen = andThen, description = description }
   w.timer = at(since + within, function()
     if w.done then return end
     w.done = true
@@ -241,6 +242,12 @@ end
 -- The dispatcher
 
 return function(kind, a, b)
+  if kind == "run_end" then
+    for _, w in ipairs(waits) do
+      if not w.done then fail(w.description .. " still pending when the run ended (--run-for)") end
+    end
+    return
+  end
   if kind == "timer" then
     local fn = timers[a]
     timers[a] = nil

@@ -110,6 +110,28 @@ extension ScenarioRunner {
             return 1
         }
 
+        lua.setFunction("connections") { [unowned self] lua throws(LuaError) in
+            let all = faults.connectionStatistics
+            lua.newTable(arrayCapacity: Int32(all.count))
+            for (index, entry) in all.enumerated() {
+                lua.newTable(fieldCapacity: 7)
+                lua.push(entry.endpoint.host)
+                lua.setField("host", in: -2)
+                lua.push(entry.endpoint.port)
+                lua.setField("port", in: -2)
+                lua.push("\(entry.endpoint.targetHost):\(entry.endpoint.targetPort)")
+                lua.setField("target", in: -2)
+                lua.push(entry.endpoint.accepted)
+                lua.setField("accepted", in: -2)
+                lua.push(entry.bytesIn)
+                lua.setField("bytes_in", in: -2)
+                lua.push(entry.bytesOut)
+                lua.setField("bytes_out", in: -2)
+                lua.rawSet(index + 1, in: -2)
+            }
+            return 1
+        }
+
         // Network faults.
         /// host.fault(kind, selector[, argument]) → connections affected (drop, half_open).
         lua.setFunction("fault") { [unowned self] lua throws(LuaError) in

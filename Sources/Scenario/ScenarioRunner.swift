@@ -149,7 +149,7 @@ public final class ScenarioRunner {
 
     /// Calls the prelude's dispatcher with the event `kind` and what `arguments` pushes.
     func dispatch(_ kind: String, _ arguments: (LuaState) -> Int32 = { _ in 0 }) {
-        guard !ended, loaded || kind == "timer", let dispatcher, !vm.isClosed else { return }
+        guard !ended, loaded || kind == "timer" || kind == "run_end", let dispatcher, !vm.isClosed else { return }
         let lua = vm.state
         lua.push(dispatcher)
         lua.push(kind)
@@ -234,11 +234,23 @@ import Glibc
 
 extension ScenarioRunner {
     /// Boots `runtime` with `startDevice`, through a scenario (name, code) if one is given.
-    public static func boot(_ runtime: Runtime, scenario: (name: String, code: [UInt8])?, startDevice: @escaping () -> Void) {
+    /// Returns the runner (nil without a scenario).
+    @discardableResult
+    public static func boot(
+        _ runtime: Runtime, scenario: (name: String, code: [UInt8])?, startDevice: @escaping () -> Void
+    ) -> ScenarioRunner? {
         guard let scenario else {
             startDevice()
-            return
+            return nil
         }
-        ScenarioRunner(runtime: runtime, name: scenario.name, code: scenario.code).start(startDevice: startDevice)
+        let runner = ScenarioRunner(runtime: runtime, name: scenario.name, code: scenario.code)
+        runner.start(startDevice: startDevice)
+        return runner
+    }
+
+    /// The run is being ended from outside (`--run-for`): an expectation still waiting
+    /// fails it.
+    public func runEnding() {
+        dispatch("run_end")
     }
 }

@@ -130,11 +130,12 @@ struct Launcher {
                 }
                 if let script { runtime.run(script, arguments: options.scriptArguments) }
             }
-            ScenarioRunner.boot(runtime, scenario: scenario) {
+            let scenarioRunner = ScenarioRunner.boot(runtime, scenario: scenario) {
                 runtime.start(body)
             }
             if let runFor {
                 loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(runFor * 1e9))) {
+                    scenarioRunner?.runEnding()  // a pending expectation fails the run
                     runtime.finish(status: 0)
                 }
             }

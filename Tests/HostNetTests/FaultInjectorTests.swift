@@ -169,6 +169,9 @@ final class FaultInjectorTests: XCTestCase {
         XCTAssertEqual(box.withLockedValue { $0 }, Array("one".utf8))
         XCTAssertEqual(peerBytes, [])
         XCTAssertTrue(channel.isActive, "the socket stays open")
+        // The statistics count what arrived and what the device wrote, lost or not.
+        let statistics = try onLoop { $0.connectionStatistics.map { [$0.bytesIn, $0.bytesOut] } }
+        XCTAssertEqual(statistics, [[7, 4]])
         channel.close(promise: nil)
     }
 

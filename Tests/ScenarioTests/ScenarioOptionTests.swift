@@ -150,6 +150,21 @@ final class ScenarioOptionTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("on_publish needs the broker"), result.stderr)
     }
 
+    func testRunForEndingWithAPendingExpectationFails() throws {
+        let script = try write("idle.lua", "tmr.create():alarm(100, tmr.ALARM_AUTO, function() end)\n")
+        let scenario = try write("pending.lua", "at(100, function() expect_gpio(1, 1, 5000) end)\n")
+        var result = try HostProcess.run(["--run-for", "0.4", "--scenario", scenario, script], timeout: 20)
+        XCTAssertEqual(result.status, 3, result.stderr)
+        XCTAssertTrue(
+            result.stderr.contains("expect_gpio(1, 1, within 5000 ms) still pending when the run ended (--run-for)"),
+            result.stderr)
+        // Nothing pending: --run-for ends it with 0 as usual.
+        let quiet = try write("quiet.lua", "at(100, function() log('tick') end)\n")
+        result = try HostProcess.run(["--run-for", "0.4", "--scenario", quiet, script], timeout: 20)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("nodemcu-host: scenario 0.1"), result.stderr)
+    }
+
     func testFailedPublishExpectationShowsWhatWasSeen() throws {
         let result = try runWithBroker("""
             broker("broker.local:1883")
@@ -178,6 +193,11 @@ final class ScenarioOptionTests: XCTestCase {
                 expect(#seen == 2 and seen[1] == "echo/cmd/a=1" and seen[2] == "echo/cmd/b=2", table.concat(seen, ","))
                 -- The broker saw the scenario's own two messages as well.
                 expect(#publishes() == 4, "four messages seen at the broker")
+                local c = connections()
+                expect(#c == 1 and c[1].host == "broker.local" and c[1].port == 1883 and not c[1].accepted,
+                  "the device's one connection, as the script named it")
+                expect(c[1].target:find("^127%.0%.0%.1:%d+$") and c[1].bytes_in > 0 and c[1].bytes_out > 0,
+                  "remapped, with traffic both ways")
                 done()
               end)
             end)
