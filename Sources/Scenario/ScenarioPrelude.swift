@@ -4,9 +4,10 @@
 /// `dispatch("publish", topic, payload)`, `dispatch("console", line)`.
 ///
 /// Expectations (`expect_publish`, `expect_gpio`, `expect_console`) are met by an event
-/// after the start of the scenario code that asks (the top level, or the callback that
-/// runs it: so an event caused synchronously by the same callback counts), within the
-/// time given; else the run fails with the device time and the expectation.
+/// seen after the start of the scenario code that asks (the top level, or the callback
+/// that runs it), within the time given; else the run fails with the device time and the
+/// expectation. Device events (gpio writes, console lines) arrive one loop tick after
+/// the device's call, so what a callback causes arrives after it has returned.
 enum ScenarioPrelude {
     static let code: [UInt8] = Array(#"""
 local host = ...

@@ -59,7 +59,7 @@ public final class ScenarioRunner {
         runtime.network.faults = faults
         faults.onEvent = { [unowned self] line in if runtime.options.trace { log("fault: " + line) } }
         runtime.board.gpio.observeOutputs("scenario") { [unowned self] pin, level in
-            dispatch("gpio") { lua in
+            dispatchLater("gpio") { lua in
                 lua.push(pin)
                 lua.push(level)
                 return 2
@@ -159,13 +159,21 @@ public final class ScenarioRunner {
         }
     }
 
+    /// `dispatch` on a later loop tick, in order: what the device does (a gpio write, a
+    /// print) reaches the scenario after the device's call has returned, so a scenario
+    /// reacting with a board input (an edge that runs a `gpio.trig` callback) never
+    /// runs device code inside the device's own API call.
+    func dispatchLater(_ kind: String, _ arguments: @escaping (LuaState) -> Int32) {
+        runtime.eventLoop.assumeIsolated().execute { [self] in dispatch(kind, arguments) }
+    }
+
     private func consoleReceived(_ bytes: UnsafeRawBufferPointer) {
         for byte in bytes {
             if byte == 0x0A {
                 var line = consoleLine
                 consoleLine = []
                 if line.last == 0x0D { line.removeLast() }
-                dispatch("console") { lua in
+                dispatchLater("console") { lua in
                     lua.push(line)
                     return 1
                 }

@@ -117,6 +117,26 @@ final class ScenarioOptionTests: XCTestCase {
         XCTAssertTrue(result.stdout.contains("edge 1\n"), result.stdout)
     }
 
+    /// A scenario reacting to a gpio write with an edge does not run the device's
+    /// `gpio.trig` callback inside the device's `gpio.write` call.
+    func testReactionsNeverRunInsideTheDevicesCall() throws {
+        let script = try write("react.lua", """
+            gpio.mode(1, gpio.OUTPUT)
+            gpio.mode(2, gpio.INT, gpio.PULLUP)
+            gpio.trig(2, "down", function() print("trig") end)
+            gpio.write(1, 1)
+            print("after write")
+            tmr.create():alarm(50, tmr.ALARM_SINGLE, function() end)
+            """)
+        let scenario = try write("react_scenario.lua", """
+            on_gpio(1, function(level) gpio(2, 0) end)
+            expect_console("^trig$", 100, function() done() end)
+            """)
+        let result = try HostProcess.run(["--scenario", scenario, script], timeout: 20)
+        assertPassed(result)
+        XCTAssertEqual(result.stdout, "after write\ntrig\n")
+    }
+
     // MARK: Failures
 
     func testFailedExpectationEndsWithStatus3AndNamesTimeAndExpectation() throws {
