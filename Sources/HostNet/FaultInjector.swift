@@ -185,9 +185,9 @@ public final class FaultInjector {
         record("DNS fails for \(name)")
     }
 
-    /// Lifts `refuse` rules equal to `target` (`.all` lifts every one).
+    /// Lifts the `refuse` rules made with the same target (`clearRules` lifts all).
     public func allow(_ target: FaultTarget) {
-        refused.removeAll { target == .all || $0 == target }
+        refused.removeAll { $0 == target }
     }
 
     public func resolveDNS(_ name: String) { unresolvable.remove(name) }

@@ -255,7 +255,9 @@ final class FaultInjectorTests: XCTestCase {
         }
         let network = self.network!
         XCTAssertNil(try loop.submit { network.value.resolveIPv4(host: "broker.example") }.wait().wait())
-        try onLoop { $0.allow(.all) }
+        try onLoop { $0.allow(.all) }  // not the rule made: still refused
+        XCTAssertThrowsError(try connect())
+        try onLoop { $0.allow(.init(host: "127.0.0.1", port: port)) }
         let (channel, _, _) = try connect()
         channel.close(promise: nil)
     }
