@@ -141,7 +141,12 @@ function clear_faults() return host.fault("clear", "*") end
 
 -- MQTT
 
-broker = host.broker
+function broker(address, options)
+  check(type(address) == "string", 2, "broker(\"host[:port]\"[, options]): the address must be a string")
+  check(options == nil or type(options) == "table", 2, "broker: options must be a table")
+  options = options or {}
+  host.broker(address, options.tls and true or false, options.user, options.password, options.client_id)
+end
 
 function publish(topic, payload, qos, retain)
   host.need_broker("publish")

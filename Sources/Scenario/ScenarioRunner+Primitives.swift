@@ -180,6 +180,10 @@ extension ScenarioRunner {
                 port = value
             }
             broker = (host, port)
+            brokerTLS = lua.boolean(at: 2)
+            brokerUser = lua.bytes(at: 3)
+            brokerPassword = lua.bytes(at: 4)
+            brokerClientID = lua.bytes(at: 5)
             return 0
         }
         lua.setFunction("need_broker") { [unowned self] lua throws(LuaError) in

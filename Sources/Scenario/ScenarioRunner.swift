@@ -36,6 +36,11 @@ public final class ScenarioRunner {
     var needsBroker: String?
     /// The scenario's MQTT client and where it connects (`broker(...)`).
     var broker: (host: String, port: Int)?
+    /// `broker(addr, {tls=, user=, password=, client_id=})`.
+    var brokerTLS = false
+    var brokerUser: [UInt8]?
+    var brokerPassword: [UInt8]?
+    var brokerClientID: [UInt8]?
     var client: MQTTClient?
     var clientNetwork: HostNetwork?
     var clientReady = false
@@ -195,9 +200,13 @@ public final class ScenarioRunner {
         self.client = client
         client.eventHandler = { [unowned self] event in clientEvent(event) }
         do {
+            // TLS as the device's connections: the --cafile trust (else the system store).
             try client.connect(
                 host: broker.host, port: broker.port,
-                options: MQTTConnectOptions(clientID: Array("nodemcu-host-scenario-\(Self.processID)".utf8), keepAlive: 60))
+                tls: brokerTLS ? runtime.network.configuration.defaultTLS : nil,
+                options: MQTTConnectOptions(
+                    clientID: brokerClientID ?? Array("nodemcu-host-scenario-\(Self.processID)".utf8), keepAlive: 60,
+                    username: brokerUser, password: brokerPassword))
         } catch {
             end(status: Self.failureStatus, message: "scenario: cannot connect to the broker: \(error)")
         }

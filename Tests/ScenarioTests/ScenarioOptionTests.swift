@@ -225,6 +225,31 @@ final class ScenarioOptionTests: XCTestCase {
         assertPassed(result)
     }
 
+    /// A TLS broker with a private CA: the scenario's client uses TLS with the same trust
+    /// as the device's connections (--cafile), and names the broker as the script does.
+    func testScenarioClientOverTLS() throws {
+        let broker = try Mosquitto.start(Mosquitto.Options(tls: true))
+        defer { broker.stop() }
+        let script = try write("tls.lua", """
+            m = mqtt.Client("tls-device", 30)
+            m:connect("broker.local", 8883, 1, function(c)
+              print("secure")
+              c:publish("tls/state", "up", 0, 0)
+            end, function(c, reason) print("failed " .. reason) end)
+            """)
+        let scenario = try write("tls_scenario.lua", """
+            broker("broker.local:8883", { tls = true })
+            expect_publish("tls/state", "up", 3000, function() done() end)
+            """)
+        let result = try HostProcess.run([
+            "--cafile", try XCTUnwrap(broker.certificates).caFile.path,
+            "--remap", "broker.local:8883=127.0.0.1:\(try XCTUnwrap(broker.tlsPort))",
+            "--scenario", scenario, script,
+        ], timeout: 20)
+        assertPassed(result)
+        XCTAssertEqual(result.stdout, "secure\n")
+    }
+
     func testDropClosesTheBrokerConnection() throws {
         let result = try runWithBroker("""
             broker("broker.local:1883")
