@@ -169,16 +169,23 @@ final class DeviceProjectTests: XCTestCase {
 
     // MARK: telnet_console
 
-    /// console.lua serves a Lua console on port 23 (node.output into the socket,
-    /// node.input from it); app.lua announces it over MQTT. An outside client types
-    /// lines and reads the answers and prompts.
+    /// console.lua serves a Lua console on port 23 (node.output into the socket: 2.2
+    /// strings, 3.0 the pipe; node.input from it); app.lua announces it over MQTT. An
+    /// outside client types lines and reads the answers and prompts.
     func testTelnetConsoleAnswersAnOutsideClient() throws {
+        for profile in ["2.2", "3.0"] {
+            try runTelnetConsole(profile: profile)
+        }
+    }
+
+    private func runTelnetConsole(profile: String) throws {
         let folder = try copyProject("telnet_console")
         let broker = try Mosquitto.start()
         defer { broker.stop() }
         let watcher = try watch(broker, "devices/#")
         let port = try Mosquitto.freePort()
         let device = try HostProcess.launch([
+            "--firmware", profile,
             "--remap", "192.168.1.10=127.0.0.1:\(broker.port)", "--remap", "*:23=127.0.0.1:\(port)",
             folder.appendingPathComponent("init.lua").path,
         ])
@@ -192,24 +199,27 @@ final class DeviceProjectTests: XCTestCase {
         client.arguments = [
             "python3", NetModuleTests.peers.appendingPathComponent("console_client.py").path, String(port),
             #"print("sum", 1 + 2)"#, "=node.chipid()", "for i = 1, 2 do", "print(i) end", #"error("boom")"#,
-            "x = = 1", #"print(file.exists("console.lua"))"#,
+            "x = = 1", #"print(file.exists("console.lua"))"#, #"print(("x"):rep(3000))"#,
         ]
         let output = Pipe()
         client.standardOutput = output
         try client.run()
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         client.waitUntilExit()
+        let version = profile == "2.2" ? "2.2.1" : "3.0.0"
+        let errorPrefix = profile == "2.2" ? "" : "Lua error: "
         let answers = text.split(separator: "\n").map(String.init)
         XCTAssertEqual(answers, [
-            "'NodeMCU 2.2.1 console, chip \(0xABCDEF)\\n'",
+            "'NodeMCU \(version) console, chip \(0xABCDEF)\\n'",
             "'sum\\t3\\n> '",
             "'\(0xABCDEF)\\n> '",
             "'>> '",
             "'1\\n2\\n> '",
-            #""stdin:1: boom\nstack traceback:\n\t[C]: in function 'error'\n\tstdin:1: in main chunk\n> ""#,
-            #""stdin:1: unexpected symbol near '='\n> ""#,
+            #""\#(errorPrefix)stdin:1: boom\nstack traceback:\n\t[C]: in function 'error'\n\tstdin:1: in main chunk\n> ""#,
+            #""\#(errorPrefix)stdin:1: unexpected symbol near '='\n> ""#,
             "'true\\n> '",
-        ], text)
+            "'" + String(repeating: "x", count: 3000) + "\\n> '",
+        ], "firmware \(profile): \(text)")
         // The console's output went to the client only (node.output(fn, 0)); a typed error
         // does not end the device.
         XCTAssertFalse(device.stdoutSoFar.contains("sum"), device.stdoutSoFar)
