@@ -93,6 +93,9 @@ final class DeviceProjectTests: XCTestCase {
         XCTAssertTrue((9...11).contains(interval), "readings \(interval) s apart, not 10")
 
         XCTAssertTrue(device.stdoutSoFar.contains("connected to 192.168.1.10 as \(Self.clientID)"), device.stdoutSoFar)
+        // Power off: no DISCONNECT, so the broker publishes the will.
+        device.stop()
+        XCTAssertEqual(try message(watcher, "home/livingroom/climate/status"), "offline")
     }
 
     /// Without a sensor on the pin the same project reports the timeout in its JSON.
@@ -165,6 +168,9 @@ final class DeviceProjectTests: XCTestCase {
         XCTAssertEqual(state["boot"] as? Int, 0)
         XCTAssertEqual(state["state"] as? String, "ON")
         XCTAssertEqual(state["level"] as? Int, 1)
+        XCTAssertFalse(
+            FileManager.default.fileExists(atPath: Self.projects.appendingPathComponent("relay_mqtt/relay.state").path),
+            "the state file lands in the flash folder only")
     }
 
     // MARK: telnet_console
