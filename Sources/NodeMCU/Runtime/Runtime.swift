@@ -244,14 +244,16 @@ public final class Runtime {
     }
 
     /// Reports an error of the script's top level or a REPL line (spec §1.4).
-    public func reportTopLevelError(_ error: LuaCallError, repl: Bool) {
+    /// `applyPolicy` false: printed only (a line fed by `node.input`, which the device
+    /// reports and forgets, whatever `--on-error` says about the script's own errors).
+    public func reportTopLevelError(_ error: LuaCallError, repl: Bool, applyPolicy: Bool = true) {
         switch (profile, repl) {
         case (.v2_2, false): print("lua: " + error.traceback)
         case (.v2_2, true): print(error.traceback)
         case (.v3_0, false): print(error.traceback)
         case (.v3_0, true): print("Lua error: " + error.traceback)
         }
-        applyErrorPolicy()
+        if applyPolicy { applyErrorPolicy() }
     }
 
     /// Acts on `--on-error` after an error has been printed.

@@ -23,6 +23,9 @@ public final class NodeModule: LuaModule {
     var redirecting = false
     /// 3.0 node.input: text waiting for its newline (the interpreter's stdin pipe).
     var inputPipe: [UInt8] = []
+    /// 2.2: a `node.input` line is waiting for its task (the firmware's `line_position`
+    /// is set until the line has run); further calls are ignored meanwhile.
+    var inputLinePending = false
     /// Lua tasks waiting per priority (node.task.post).
     var pendingLuaTasks = [0, 0, 0]
 
