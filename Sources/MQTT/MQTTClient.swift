@@ -67,6 +67,8 @@ public final class MQTTClient {
     var timer: ClockTask?
     var timerDeadline: NIODeadline?
     var connectOptions = MQTTConnectOptions(clientID: [])
+    /// Outstanding on the clock while the session awaits the broker (virtual time).
+    let networkOperation: NetworkOperation
 
     /// Identifies one `connect` call: its late results are ignored once it is abandoned.
     final class ConnectToken {}
@@ -79,6 +81,7 @@ public final class MQTTClient {
         self.configuration = configuration
         self.eventHandler = eventHandler
         self.events = DeferredEvents(eventLoop: network.eventLoop)
+        self.networkOperation = network.clock.makeNetworkOperation()
         self.session = MQTTSession(configuration: .init(
             maxInflight: configuration.maxInflight,
             connectSendTimeout: configuration.connectSendTimeout,

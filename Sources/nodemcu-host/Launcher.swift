@@ -38,8 +38,13 @@ struct Launcher {
             break
         }
 
+        // Relative to where the command was given, not to the --fs root.
+        let reportPath = command.report.map(FileSystem.absoluteForWriting)
+        // --strict parses the script with luac5.1: by a path that works after the chdir.
+        var scriptCheckPath = scriptPath.flatMap { $0 == "-" ? nil : FileSystem.absolute($0) }
         if let root = command.fsRoot ?? scriptPath.flatMap({ $0 == "-" ? nil : FileSystem.directoryName($0) }) {
             guard chdir(root) == 0 else { fail("--fs \(root): cannot use it as the file system root", status: 2) }
+            if command.fsRoot == nil, let path = scriptPath { scriptCheckPath = FileSystem.baseName(path) }
         }
 
         var options = RuntimeOptions()
@@ -50,6 +55,9 @@ struct Launcher {
         options.maxInflight = command.maxInflight
         options.busyPollWindow = .microseconds(Int64(command.busyPoll))
         options.trace = command.trace
+        options.clockMode = command.virtualTime ? .virtual : command.speed.map { .accelerated(factor: $0) } ?? .real
+        options.heapLimit = command.heapLimit
+        options.strict = command.strict
         if let pcap = command.pcap {
             // Fail before anything runs rather than run without the capture asked for.
             guard let file = fopen(pcap, "wb") else { fail("--pcap \(pcap): cannot write the file", status: 2) }
@@ -65,8 +73,12 @@ struct Launcher {
         let loop = group.next()
         let commandChunks = command.chunks.map { Chunk(name: "=(command line)", code: Array($0.utf8)) }
         let runFor = command.runFor
-        let started = try! loop.submit { [options, script, wantsRepl] in
+        let wantsReport = command.report != nil
+        let started = try! loop.submit { [options, script, wantsRepl, scriptCheckPath] in
             let runtime = Runtime(eventLoop: loop, options: options)
+            let report = wantsReport ? RunReport() : nil
+            report?.attach(to: runtime)
+            if options.strict, let scriptCheckPath { runtime.checkSyntax(ofFile: scriptCheckPath) }
             let repl = wantsRepl ? ReplSession(runtime: runtime) : nil
             if wantsRepl { runtime.pin() }
             runtime.start { runtime in
@@ -79,11 +91,12 @@ struct Launcher {
                 if let script { runtime.run(script, arguments: options.scriptArguments) }
             }
             if let runFor {
-                loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(runFor * 1e9))) {
+                // Device time: under --speed or --virtual-time the run covers that much of it.
+                runtime.clock.schedule(in: .nanoseconds(Int64(runFor * 1e9))) {
                     runtime.finish(status: 0)
                 }
             }
-            return (runtime.exitStatus, NIOLoopBound((runtime, repl), eventLoop: loop), runtime.network.capture)
+            return (runtime.exitStatus, NIOLoopBound((runtime, repl, report), eventLoop: loop), runtime.network.capture)
         }.wait()
 
         if wantsRepl {
@@ -95,8 +108,30 @@ struct Launcher {
                 return started.1.value.1?.feed(line) ?? .primary
             }
         }
-        let status = (try? started.0.wait()) ?? 1
+        var status = (try? started.0.wait()) ?? 1
         started.2?.close()
+        let bound = started.1
+        let runStatus = status
+        let summary = try? loop.submit { () -> (peak: Int, findings: Int, report: String?) in
+            let runtime = bound.value.0
+            var finalStatus = runStatus
+            if runtime.options.strict, !runtime.portabilityProblems.isEmpty, finalStatus == 0 { finalStatus = 1 }
+            return (runtime.heapPeak, runtime.portabilityProblems.count,
+                    bound.value.2?.json(runtime: runtime, exitStatus: finalStatus))
+        }.wait()
+        if let summary {
+            if let limit = options.heapLimit {
+                Console.diagnostic("heap: peak \(summary.peak) of \(limit) bytes")
+            }
+            if options.strict, summary.findings > 0 {
+                Console.diagnostic("--strict: \(summary.findings) portability problem\(summary.findings == 1 ? "" : "s") (exit status 1)")
+                if status == 0 { status = 1 }
+            }
+            if let path = reportPath, let json = summary.report, !FileSystem.write(path, Array(json.utf8)) {
+                Console.diagnostic("--report \(path): cannot write the file")
+                if status == 0 { status = 1 }
+            }
+        }
         LineReader.saveHistory()
         exit(status)
     }
@@ -119,6 +154,26 @@ enum FileSystem {
             if n > 0 { result.append(contentsOf: buffer[0..<n]) }
             if n < buffer.count { return ferror(file) == 0 ? result : nil }
         }
+    }
+
+    static func write(_ path: String, _ bytes: [UInt8]) -> Bool {
+        guard let file = fopen(path, "wb") else { return false }
+        let written = fwrite(bytes, 1, bytes.count, file)
+        return fclose(file) == 0 && written == bytes.count
+    }
+
+    /// `path` made absolute against the current directory (the file may not exist yet).
+    static func absoluteForWriting(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        guard let cwd = getcwd(nil, 0) else { return path }
+        defer { free(cwd) }
+        return String(cString: cwd) + "/" + path
+    }
+
+    static func absolute(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     static func baseName(_ path: String) -> String {

@@ -66,6 +66,13 @@ public final class Runtime {
     /// Quirk warnings already printed (one per call site per run, spec §0.3).
     public var quirkWarnings = QuirkWarnings()
 
+    /// Watchers of what the device does (`observe(_:)`, `Runtime+Observers.swift`).
+    var observers: [(RuntimeEvent) -> Void] = []
+    /// The highest script heap share of any boot so far (`heapPeak`).
+    var heapPeakOfEarlierBoots = 0
+    /// `--strict` findings, one line each (`PortabilityCheck`).
+    public internal(set) var portabilityFindings: [String] = []
+
     /// The exit status, once the process should end.
     public var exitStatus: EventLoopFuture<Int32> { exitPromise.futureResult }
 
@@ -74,7 +81,7 @@ public final class Runtime {
         self.eventLoop = eventLoop
         self.options = options
         self.exitPromise = eventLoop.makePromise()
-        self.clock = DeviceClock(eventLoop: eventLoop)
+        self.clock = DeviceClock(eventLoop: eventLoop, mode: options.clockMode)
         self.bootTime = clock.now
         self.vm = LuaVM()
         self.network = HostNetwork(
@@ -106,6 +113,9 @@ public final class Runtime {
         vm.openStandardLibraries()
         Prelude.install(in: self)
         modules.installAll(in: self)
+        if options.strict { PortabilityCheck.install(in: self) }
+        // From here on the script's allocations count (`--heap`).
+        lua.setHeapBudget(options.heapLimit)
     }
 
     // MARK: Handles and exit-when-idle
@@ -150,6 +160,7 @@ public final class Runtime {
         halted = true
         abortAllHandles()
         eventLoop.assumeIsolated().execute {
+            self.noteHeapPeak()
             self.vm.close()
             self.exitPromise.succeed(status)
         }
@@ -192,6 +203,7 @@ public final class Runtime {
 
     /// Prints a callback error as the device does, then applies `--on-error`.
     public func reportCallbackError(_ error: LuaCallError, kind: CallbackKind) {
+        emit(.error(message: error.message))
         if profile == .v3_0 && kind == .task {
             if let handler = errorHandler {
                 // A script-installed handler takes the traceback; the device does
@@ -213,6 +225,7 @@ public final class Runtime {
 
     /// Reports an error of the script's top level or a REPL line (spec §1.4).
     public func reportTopLevelError(_ error: LuaCallError, repl: Bool) {
+        emit(.error(message: error.message))
         switch (profile, repl) {
         case (.v2_2, false): print("lua: " + error.traceback)
         case (.v2_2, true): print(error.traceback)
@@ -239,6 +252,7 @@ public final class Runtime {
 
     /// Device-console output: stdout, or the sink when one is set.
     public func consoleWrite(_ bytes: UnsafeRawBufferPointer) {
+        if !observers.isEmpty { emit(.console(Array(bytes))) }
         if let consoleSink { consoleSink(bytes) } else { Console.out(bytes) }
     }
 
@@ -259,6 +273,7 @@ public final class Runtime {
             return
         }
         Console.diagnostic("restarting (\(reason))")
+        emit(.reboot(reason: reason))
         eventLoop.assumeIsolated().execute { self.performReboot() }
     }
 
@@ -267,6 +282,7 @@ public final class Runtime {
         generation += 1
         errorHandler = nil
         // Close first: the __gc of every object still calls into its module.
+        noteHeapPeak()
         vm.close()
         modules = ModuleRegistry()
         vm = LuaVM()
