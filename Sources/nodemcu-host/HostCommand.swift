@@ -41,7 +41,7 @@ struct HostCommand: ParsableCommand {
             valueName: "FROM=TO"))
     var remap: [String] = []
 
-    @Option(name: .customLong("run-for"), help: ArgumentHelp("Stop after SECONDS and exit 0 (devices never exit).", valueName: "SECONDS"))
+    @Option(name: .customLong("run-for"), help: ArgumentHelp("Stop after SECONDS of device time and exit 0 (devices never exit; with --virtual-time a script whose timers never stop needs it).", valueName: "SECONDS"))
     var runFor: Double?
 
     @Option(

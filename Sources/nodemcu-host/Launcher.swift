@@ -91,8 +91,9 @@ struct Launcher {
                 if let script { runtime.run(script, arguments: options.scriptArguments) }
             }
             if let runFor {
-                // Device time: under --speed or --virtual-time the run covers that much of it.
-                runtime.clock.schedule(in: .nanoseconds(Int64(runFor * 1e9))) {
+                // Device time: under --speed or --virtual-time the run covers that much of it;
+                // timers due at exactly SECONDS still run (1 µs later than they).
+                runtime.clock.schedule(in: .nanoseconds(Int64(runFor * 1e9)) + .microseconds(1)) {
                     runtime.finish(status: 0)
                 }
             }

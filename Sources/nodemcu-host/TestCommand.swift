@@ -27,10 +27,10 @@ struct TestCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the results as JUnit XML to FILE.", valueName: "FILE"))
     var junit: String?
 
-    @Option(name: .customShort("j"), help: ArgumentHelp("Run N files in parallel (default 1).", valueName: "N"))
+    @Option(name: .customShort("j"), help: ArgumentHelp("Run N files in parallel.", valueName: "N"))
     var jobs = 1
 
-    @Option(help: ArgumentHelp("Fail a file that runs longer than SECONDS of wall time (default 60).", valueName: "SECONDS"))
+    @Option(help: ArgumentHelp("Fail a file that runs longer than SECONDS of wall time.", valueName: "SECONDS"))
     var timeout: Double = 60
 
     @Option(help: ArgumentHelp("Firmware API profile for every file: 2.2 or 3.0.", valueName: "2.2|3.0"))
