@@ -81,7 +81,45 @@ final class PortingTests: XCTestCase {
         XCTAssertTrue(result.stdout.hasSuffix("5\t300\n"), result.stdout)
     }
 
+    func testDelayMovesVirtualTime() throws {
+        let url = try script("local a = tmr.now() tmr.delay(1500) print(tmr.now() - a)\n")
+        let result = try HostProcess.run(["--virtual-time", url.path], timeout: 10)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "1500\n")
+    }
+
+    /// Received messages per topic in the report; a retained command makes the script quit.
+    func testReportCountsReceivedMessages() throws {
+        let broker = try Mosquitto.start()
+        defer { broker.stop() }
+        try broker.mosquittoPub(["-t", "cmd/quit", "-m", "now", "-r", "-q", "1"])
+        let url = try script("""
+            m = mqtt.Client("receiver", 60)
+            m:on("message", function(c, topic, data) print(topic, data) c:close() end)
+            m:connect("broker.local", 1883, 0, 0, function(c) c:subscribe("cmd/#", 1) end)
+            """)
+        let reportURL = try temporaryDirectory().appendingPathComponent("r.json")
+        let result = try HostProcess.run(
+            ["--virtual-time", "--report", reportURL.path, "--remap", "broker.local=127.0.0.1:\(broker.port)", url.path],
+            timeout: 10)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "cmd/quit\tnow\n")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: reportURL)) as! [String: Any]
+        let mqtt = report["mqtt"] as! [String: Any]
+        XCTAssertEqual((mqtt["received"] as? [String: [String: Int]])?["cmd/quit"], ["messages": 1, "bytes": 3])
+        XCTAssertEqual(mqtt["received_total"] as? Int, 1)
+        XCTAssertEqual(mqtt["connects"] as? Int, 1)
+    }
+
     // MARK: Heap
+
+    func testDeviceDefaultHeap() throws {
+        let url = try script("print(node.heap() <= 44 * 1024, node.heap() > 40 * 1024)\n")
+        let result = try HostProcess.run(["--device", "esp8266", url.path], timeout: 10)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "true\ttrue\n")
+        XCTAssertTrue(result.stderr.contains("of 45056 bytes"), result.stderr)
+    }
 
     static let bigTable = """
         local before = node.heap()
