@@ -81,6 +81,25 @@ final class PortingTests: XCTestCase {
         XCTAssertTrue(result.stdout.hasSuffix("5\t300\n"), result.stdout)
     }
 
+    /// The same script prints the same device times in real time, at --speed and under
+    /// --virtual-time.
+    func testDeviceTimeIsTheSameAtAnySpeed() throws {
+        let url = try script("""
+            local n, t = 0, tmr.create()
+            t:alarm(500, tmr.ALARM_AUTO, function()
+              n = n + 1
+              print(n, tmr.time(), math.floor(tmr.now() / 250000))
+              if n == 4 then t:unregister() end
+            end)
+            """)
+        let expected = "1\t0\t2\n2\t1\t4\n3\t1\t6\n4\t2\t8\n"
+        for mode in [[], ["--speed", "4"], ["--virtual-time"]] {
+            let result = try HostProcess.run(mode + [url.path], timeout: 10)
+            XCTAssertEqual(result.status, 0, "\(mode): \(result.stderr)")
+            XCTAssertEqual(result.stdout, expected, "\(mode)")
+        }
+    }
+
     func testDelayMovesVirtualTime() throws {
         let url = try script("local a = tmr.now() tmr.delay(1500) print(tmr.now() - a)\n")
         let result = try HostProcess.run(["--virtual-time", url.path], timeout: 10)
