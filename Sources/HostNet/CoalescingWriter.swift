@@ -35,18 +35,18 @@ public final class CoalescingWriter {
 
     public let network: HostNetwork
     /// Called just before a flush; nil skips the flush (keeps the bytes).
-    public var prepareFlush: (() -> FlushCompletion?)?
+    @exclusivity(unchecked) public var prepareFlush: (() -> FlushCompletion?)?
     /// Called when the channel becomes writable again after a stall.
-    public var becameWritable: (() -> Void)?
+    @exclusivity(unchecked) public var becameWritable: (() -> Void)?
 
-    private var context: ChannelHandlerContext?
-    private var buffer: ByteBuffer
+    @exclusivity(unchecked) private var context: ChannelHandlerContext?
+    @exclusivity(unchecked) private var buffer: ByteBuffer
     /// The previous flush's buffer, cleared for reuse.
-    private var spareBuffer: ByteBuffer?
-    private var flushScheduled = false
-    private var reading = false
-    private var flushAfterRead = false
-    private var stalled = false
+    @exclusivity(unchecked) private var spareBuffer: ByteBuffer?
+    @exclusivity(unchecked) private var flushScheduled = false
+    @exclusivity(unchecked) private var reading = false
+    @exclusivity(unchecked) private var flushAfterRead = false
+    @exclusivity(unchecked) private var stalled = false
 
     public init(network: HostNetwork) {
         self.network = network

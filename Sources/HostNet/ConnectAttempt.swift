@@ -49,7 +49,7 @@ final class ConnectAttempt {
 /// the TLS handshake done) and turns what goes wrong before that into a
 /// `HostConnectError`. The caller's handlers see `channelActive` only then, and nothing
 /// of a connection that never became usable.
-final class ConnectReadinessHandler: ChannelInboundHandler {
+final class ConnectReadinessHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
 
     private let attempt: ConnectAttempt
@@ -86,6 +86,8 @@ final class ConnectReadinessHandler: ChannelInboundHandler {
         ready = true
         attempt.succeed(context.channel)
         context.fireChannelActive()
+        // Its work is done: leave the pipeline, so reads no longer pass through it.
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

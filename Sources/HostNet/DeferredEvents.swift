@@ -9,23 +9,29 @@ import NIOCore
 /// Events appended outside any API call (from a read, a timer) are delivered at once,
 /// in order, after those still queued.
 ///
+/// Its methods are inlinable so that each client's event type is specialised at the
+/// use site: an unspecialised generic queue cost a metadata look-up per event
+/// (bench/NOTES.md, session 6).
+///
 /// Use only on `eventLoop`.
 public final class DeferredEvents<Event> {
     public let eventLoop: any EventLoop
     /// Receives each event, in order.
-    public var handler: ((Event) -> Void)?
+    @exclusivity(unchecked) public var handler: ((Event) -> Void)?
 
-    private var queue = CircularBuffer<Event>(initialCapacity: 16)
-    private var apiDepth = 0
-    private var draining = false
-    private var drainScheduled = false
+    @exclusivity(unchecked) @usableFromInline var queue = CircularBuffer<Event>(initialCapacity: 16)
+    @exclusivity(unchecked) @usableFromInline var apiDepth = 0
+    @exclusivity(unchecked) @usableFromInline var draining = false
+    @exclusivity(unchecked) @usableFromInline var drainScheduled = false
 
+    @inlinable
     public init(eventLoop: any EventLoop, handler: ((Event) -> Void)? = nil) {
         self.eventLoop = eventLoop
         self.handler = handler
     }
 
     /// Runs an API call's body: events it causes wait for a later tick.
+    @inlinable
     public func apiScope<T>(_ body: () throws -> T) rethrows -> T {
         apiDepth += 1
         defer { apiDepth -= 1 }
@@ -33,22 +39,27 @@ public final class DeferredEvents<Event> {
     }
 
     /// Whether an API call is running (events are deferred).
+    @inlinable
     public var insideAPICall: Bool { apiDepth > 0 }
 
     /// Queues `event`; call `drainIfPossible()` once the caller's state is consistent.
+    @inlinable
     public func append(_ event: Event) {
         queue.append(event)
     }
 
     /// Drops every queued event (an aborted connection, a reboot).
+    @inlinable
     public func removeAll() {
         queue.removeAll()
     }
 
+    @inlinable
     public var isEmpty: Bool { queue.isEmpty }
 
     /// Delivers the queued events now, or on the next tick inside an API call. A handler
     /// that causes more events gets them after it returns, not nested.
+    @inlinable
     public func drainIfPossible() {
         guard !draining, !queue.isEmpty else { return }
         if apiDepth > 0 {

@@ -38,10 +38,10 @@ public final class FlushScheduler {
     public let slice: TimeAmount
 
     /// Handling a write's completion (nested: one client's callback may write on another).
-    private var completionDepth = 0
-    private var chainStart: NIODeadline?
-    private var afterPoll: [() -> Void] = []
-    private var wakeUpPipe: WakeUpPipe = .none
+    @exclusivity(unchecked) private var completionDepth = 0
+    @exclusivity(unchecked) private var chainStart: NIODeadline?
+    @exclusivity(unchecked) private var afterPoll: [() -> Void] = []
+    @exclusivity(unchecked) private var wakeUpPipe: WakeUpPipe = .none
 
     private enum WakeUpPipe {
         case none

@@ -1,6 +1,12 @@
 import NIOCore
 import NIOPosix
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension HostNetwork {
     /// Where a server for device port `port` really listens: 127.0.0.1 (all interfaces
     /// with `expose`), on a free port for a privileged port (below 1024, which needs root
@@ -17,18 +23,69 @@ extension HostNetwork {
     /// Listens for TCP connections on device port `port` (see `listenAddress`). Each
     /// accepted channel gets the capture handler, then the handlers `childInitializer`
     /// adds; `accepted` receives it, in accept order, when it becomes active. A remapped
-    /// port is reported once through `diagnostics`.
+    /// port is reported once through `diagnostics`. With `keepalive`, accepted
+    /// connections get those TCP keepalive settings.
     public func listen(
-        port: Int, backlog: Int32 = 128,
+        port: Int, backlog: Int32 = 128, keepalive: TCPKeepalive? = nil,
         childInitializer: @escaping (any Channel) throws -> Void,
         accepted: @escaping (any Channel) -> Void
     ) -> EventLoopFuture<HostListener> {
         eventLoop.preconditionInEventLoop()
         let target = listenAddress(forDevicePort: port)
+        return serverBootstrap(backlog: backlog, keepalive: keepalive, childInitializer: childInitializer, accepted: accepted)
+            .bind(host: target.host, port: target.port)
+            .assumeIsolated()
+            .flatMapThrowing { channel in try self.makeListener(channel, devicePort: port, remapped: target.remapped) }
+            .nonisolated()
+    }
+
+    /// `listen`, with the socket bound inside the call: a port in use throws here (an
+    /// `IOError`, e.g. EADDRINUSE) and the address is known at once (port 0 included),
+    /// as a device's `tcp_bind` reports synchronously. The listener follows once NIO
+    /// has registered the socket; connections that arrive meanwhile wait in the backlog.
+    public func listenNow(
+        port: Int, backlog: Int32 = 128, keepalive: TCPKeepalive? = nil,
+        childInitializer: @escaping (any Channel) throws -> Void,
+        accepted: @escaping (any Channel) -> Void
+    ) throws -> (address: SocketAddress, listener: EventLoopFuture<HostListener>) {
+        eventLoop.preconditionInEventLoop()
+        let target = listenAddress(forDevicePort: port)
+        let (socket, address) = try Self.boundSocket(stream: true, host: target.host, port: target.port)
+        if target.remapped { reportListenPort(port, address) }
+        let listener = serverBootstrap(backlog: backlog, keepalive: keepalive, childInitializer: childInitializer, accepted: accepted)
+            .withBoundSocket(socket)
+            .assumeIsolated()
+            .flatMapThrowing { channel in try self.makeListener(channel, devicePort: port, remapped: false) }
+            .nonisolated()
+        return (address, listener)
+    }
+
+    private func makeListener(_ channel: any Channel, devicePort port: Int, remapped: Bool) throws -> HostListener {
+        guard let address = channel.localAddress else {
+            channel.close(promise: nil)
+            throw ChannelError.unknownLocalAddress
+        }
+        if remapped { reportListenPort(port, address) }
+        return HostListener(devicePort: port, localAddress: address, channel: channel)
+    }
+
+    private func serverBootstrap(
+        backlog: Int32, keepalive: TCPKeepalive?,
+        childInitializer: @escaping (any Channel) throws -> Void,
+        accepted: @escaping (any Channel) -> Void
+    ) -> ServerBootstrap {
         let capture = self.capture
         let boundInitializer = NIOLoopBound(childInitializer, eventLoop: eventLoop)
         let boundAccepted = NIOLoopBound(accepted, eventLoop: eventLoop)
-        return ServerBootstrap(group: eventLoop)
+        var bootstrap = ServerBootstrap(group: eventLoop)
+        if let keepalive {
+            bootstrap = bootstrap
+                .childChannelOption(.socketOption(.so_keepalive), value: 1)
+                .childChannelOption(.tcpOption(.init(rawValue: TCP_KEEPIDLE)), value: SocketOptionValue(max(1, keepalive.idle)))
+                .childChannelOption(.tcpOption(.init(rawValue: TCP_KEEPINTVL)), value: SocketOptionValue(max(1, keepalive.interval)))
+                .childChannelOption(.tcpOption(.init(rawValue: TCP_KEEPCNT)), value: SocketOptionValue(max(1, keepalive.count)))
+        }
+        return bootstrap
             .serverChannelOption(.backlog, value: backlog)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
@@ -40,17 +97,40 @@ extension HostNetwork {
                     try boundInitializer.value(channel)
                 }
             }
-            .bind(host: target.host, port: target.port)
-            .assumeIsolated()
-            .flatMapThrowing { channel in
-                guard let address = channel.localAddress else {
-                    channel.close(promise: nil)
-                    throw ChannelError.unknownLocalAddress
-                }
-                if target.remapped { self.reportListenPort(port, address) }
-                return HostListener(devicePort: port, localAddress: address, channel: channel)
-            }
-            .nonisolated()
+    }
+
+    /// A socket bound (address reuse on) to `host:port` now, and the address it got.
+    static func boundSocket(stream: Bool, host: String, port: Int) throws -> (NIOBSDSocket.Handle, SocketAddress) {
+        let address = try SocketAddress(ipAddress: host, port: port)
+        #if canImport(Glibc)
+        let type = Int32(stream ? SOCK_STREAM.rawValue : SOCK_DGRAM.rawValue)
+        #else
+        let type = stream ? SOCK_STREAM : SOCK_DGRAM
+        #endif
+        let fd = socket(AF_INET, type, 0)
+        guard fd >= 0 else { throw IOError(errnoCode: errno, reason: "socket") }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var storage = sockaddr_in()
+        storage.sin_family = sa_family_t(AF_INET)
+        storage.sin_port = in_port_t(UInt16(port).bigEndian)
+        _ = inet_pton(AF_INET, host, &storage.sin_addr)
+        let bound = withUnsafePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            let code = errno
+            close(fd)
+            throw IOError(errnoCode: code, reason: "bind")
+        }
+        var local = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        let actual = try SocketAddress(ipAddress: host, port: Int(UInt16(bigEndian: local.sin_port)))
+        _ = address
+        return (fd, actual)
     }
 
     /// Binds a UDP socket for device port `port`, mapped like `listen`'s ports (0: any
@@ -75,6 +155,24 @@ extension HostNetwork {
                 return channel
             }
             .nonisolated()
+    }
+
+    /// `bindUDP`, with the socket bound inside the call (errors throw here, the address
+    /// is known at once); the channel follows once NIO has registered it.
+    public func bindUDPNow(
+        port: Int, initializer: @escaping (any Channel) throws -> Void
+    ) throws -> (address: SocketAddress, channel: EventLoopFuture<any Channel>) {
+        eventLoop.preconditionInEventLoop()
+        let target = listenAddress(forDevicePort: port)
+        let (socket, address) = try Self.boundSocket(stream: false, host: target.host, port: target.port)
+        if target.remapped { reportListenPort(port, address, udp: true) }
+        let boundInitializer = NIOLoopBound(initializer, eventLoop: eventLoop)
+        let channel = DatagramBootstrap(group: eventLoop)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try boundInitializer.value(channel) }
+            }
+            .withBoundSocket(socket)
+        return (address, channel)
     }
 
     private func reportListenPort(_ devicePort: Int, _ address: SocketAddress, udp: Bool = false) {

@@ -36,10 +36,10 @@ public final class ReadBusyPoll {
     /// on after the last one.
     public let window: TimeAmount
 
-    private var lastRead = NIODeadline.uptimeNanoseconds(0)
+    @exclusivity(unchecked) private var lastRead = NIODeadline.uptimeNanoseconds(0)
     /// Since the last read: nothing written, and that read's connection awaited no reply.
-    private var quietSinceLastRead = false
-    public private(set) var isPolling = false
+    @exclusivity(unchecked) private var quietSinceLastRead = false
+    @exclusivity(unchecked) public private(set) var isPolling = false
 
     public init(eventLoop: any EventLoop, window: TimeAmount) {
         self.eventLoop = eventLoop

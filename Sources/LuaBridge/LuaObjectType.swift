@@ -23,9 +23,10 @@ public struct LuaObjectType<Object: AnyObject> {
         name: String,
         in lua: LuaState,
         methods: [(String, Method)],
+        metamethods: [(String, LuaFunction.Body)] = [],
         finalize: ((LuaState, Object) -> Void)? = nil
     ) {
-        self.init(name: name, in: lua, finalize: finalize) { metatable in
+        self.init(name: name, in: lua, metamethods: metamethods, finalize: finalize) { metatable in
             methods.map { methodName, method in
                 (methodName, { lua throws(LuaError) in
                     var isBox: Int32 = 0
@@ -46,12 +47,13 @@ public struct LuaObjectType<Object: AnyObject> {
         uncheckedMethods methods: [(String, LuaFunction.Body)],
         finalize: ((LuaState, Object) -> Void)? = nil
     ) {
-        self.init(name: name, in: lua, finalize: finalize) { _ in methods }
+        self.init(name: name, in: lua, metamethods: [], finalize: finalize) { _ in methods }
     }
 
     private init(
         name: String,
         in lua: LuaState,
+        metamethods: [(String, LuaFunction.Body)],
         finalize: ((LuaState, Object) -> Void)?,
         methods: (LuaRef) -> [(String, LuaFunction.Body)]
     ) {
@@ -75,6 +77,11 @@ public struct LuaObjectType<Object: AnyObject> {
             return 0
         })
         lua.setField("__gc", in: -2)
+        // Extra metamethods (`__len`, `__tostring`, …); never `__name` (spec §6.3).
+        for (metamethod, body) in metamethods {
+            lua.push(function: body)
+            lua.setField(metamethod, in: -2)
+        }
         lua.pop()
     }
 

@@ -19,20 +19,20 @@ final class MQTTChannelHandler: ChannelInboundHandler {
     /// Coalesced output: one flush per loop tick, held back while the socket is full.
     let writer: CoalescingWriter
     /// What the bytes in `writer` mean to the session (reported once written).
-    private var batch = MQTTSession.WriteBatch()
-    private var decoder: MQTTPacketDecoder
+    @exclusivity(unchecked) private var batch = MQTTSession.WriteBatch()
+    @exclusivity(unchecked) private var decoder: MQTTPacketDecoder
     /// Received bytes not decoded yet (the tail of an incomplete packet).
-    private var pendingBytes: ByteBuffer?
+    @exclusivity(unchecked) private var pendingBytes: ByteBuffer?
     /// A decoding error ends decoding for good (the connection is being closed).
-    private var failed = false
-    private var decoding = false
-    private var context: ChannelHandlerContext?
+    @exclusivity(unchecked) private var failed = false
+    @exclusivity(unchecked) private var decoding = false
+    @exclusivity(unchecked) private var context: ChannelHandlerContext?
     /// Why the client asked to close (first cause wins).
-    private var closeCause: MQTTCloseCause?
+    @exclusivity(unchecked) private var closeCause: MQTTCloseCause?
     /// The first I/O error (the close cause when nothing else is known).
-    private var lastError: (any Error)?
+    @exclusivity(unchecked) private var lastError: (any Error)?
     /// The client has given this connection up: no more events go to it.
-    private(set) var isDetached = false
+    @exclusivity(unchecked) private(set) var isDetached = false
 
     init(client: MQTTClient, network: HostNetwork, maxPacketSize: Int?) {
         self.client = client

@@ -52,21 +52,24 @@ public final class MQTTClient {
     /// The loop everything happens on.
     public var eventLoop: any EventLoop { network.eventLoop }
     public let configuration: MQTTClientConfiguration
-    /// Receives the events (see `MQTTClientEvent`).
-    public var eventHandler: ((MQTTClientEvent) -> Void)?
+    /// Receives the events (see `MQTTClientEvent`), from the deferred-event queue directly.
+    public var eventHandler: ((MQTTClientEvent) -> Void)? {
+        get { events.handler }
+        set { events.handler = newValue }
+    }
     /// `--trace`: one line per packet in (`<`) and out (`>`), e.g.
     /// `mqtt > PUBLISH id=3 qos=1 retain=0 dup=0 topic="a/b" len=5`.
-    public var trace: ((String) -> Void)?
+    @exclusivity(unchecked) public var trace: ((String) -> Void)?
 
-    var session: MQTTSession
+    @exclusivity(unchecked) var session: MQTTSession
     /// The pending `connect` call (DNS, TCP or TLS not done yet).
-    var attempt: ConnectToken?
+    @exclusivity(unchecked) var attempt: ConnectToken?
     /// The handler of the current connection, once TCP (and TLS) is up.
-    var handler: MQTTChannelHandler?
+    @exclusivity(unchecked) var handler: MQTTChannelHandler?
     let events: DeferredEvents<MQTTClientEvent>
-    var timer: ClockTask?
-    var timerDeadline: NIODeadline?
-    var connectOptions = MQTTConnectOptions(clientID: [])
+    @exclusivity(unchecked) var timer: ClockTask?
+    @exclusivity(unchecked) var timerDeadline: NIODeadline?
+    @exclusivity(unchecked) var connectOptions = MQTTConnectOptions(clientID: [])
     /// Outstanding on the clock while the session awaits the broker (virtual time).
     let networkOperation: NetworkOperation
 
@@ -79,14 +82,12 @@ public final class MQTTClient {
     ) {
         self.network = network
         self.configuration = configuration
-        self.eventHandler = eventHandler
-        self.events = DeferredEvents(eventLoop: network.eventLoop)
+        self.events = DeferredEvents(eventLoop: network.eventLoop, handler: eventHandler)
         self.networkOperation = network.clock.makeNetworkOperation()
         self.session = MQTTSession(configuration: .init(
             maxInflight: configuration.maxInflight,
             connectSendTimeout: configuration.connectSendTimeout,
             connAckTimeout: configuration.connAckTimeout))
-        events.handler = { [weak self] event in self?.eventHandler?(event) }
     }
 
     /// The current state.
@@ -97,7 +98,7 @@ public final class MQTTClient {
 
     /// The peer address of the last connection that came up (for a reconnect to the same
     /// IP and port without a new DNS lookup, as 2.2's autoreconnect does).
-    public internal(set) var remoteAddress: SocketAddress?
+    @exclusivity(unchecked) public internal(set) var remoteAddress: SocketAddress?
 
     /// The identifier the next QoS>0 publish, subscribe or unsubscribe will get (unless it
     /// is still in use).

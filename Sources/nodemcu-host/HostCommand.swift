@@ -70,6 +70,23 @@ struct HostCommand: ParsableCommand {
             valueName: "FILE"))
     var pcap: String?
 
+    @Flag(
+        help: ArgumentHelp(
+            "Let net servers and UDP sockets listen on all interfaces (default: 127.0.0.1 only). Device scripts often run a telnet console that feeds what arrives to node.input; on a PC, where os and io exist, exposing it hands everyone on the network a shell."))
+    var expose = false
+
+    @Option(
+        help: ArgumentHelp(
+            "Also trust the CA certificate(s) in FILE (PEM) for tls, mqtt secure and https connections, without changing the script (brokers with a private CA).",
+            valueName: "FILE"))
+    var cafile: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "The simulated board's state: pin levels and scheduled edges, ADC, DHT sensors, RTC, Wi-Fi station (SSID, outcome, addresses, RSSI, scan results, link drops), sntp failures. Lines of key = value, e.g. 'gpio.4.at = 500:0', 'dht.5 = DHT22 21.5 48', 'wifi.outcome = wrong_password'; see README, \"The simulated board\".",
+            valueName: "FILE"))
+    var board: String?
+
     @Flag(help: "One stderr line per MQTT packet and timer event.")
     var trace = false
 
@@ -113,7 +130,7 @@ struct HostCommand: ParsableCommand {
     /// Options that take a value, so `split` does not mistake the value for the script.
     static let optionsWithValues: Set<String> = [
         "-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap",
-        "--speed", "--heap", "--device", "--report",
+        "--cafile", "--board", "--speed", "--heap", "--device", "--report",
     ]
 
     /// Splits the command line at the script: host options before it, the script

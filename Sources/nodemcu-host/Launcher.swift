@@ -1,3 +1,4 @@
+import Board
 import HostNet
 import NIOCore
 import NIOPosix
@@ -42,6 +43,17 @@ struct Launcher {
         let reportPath = command.report.map(FileSystem.absoluteForWriting)
         // --strict parses the script with luac5.1: by a path that works after the chdir.
         var scriptCheckPath = scriptPath.flatMap { $0 == "-" ? nil : FileSystem.absolute($0) }
+        // Read before changing to the file system root: the path is the user's.
+        var boardSettings: BoardSettings?
+        if let boardPath = command.board {
+            guard let bytes = FileSystem.read(boardPath) else { fail("--board \(boardPath): cannot read the file", status: 2) }
+            do {
+                boardSettings = try BoardSettings(parsing: String(decoding: bytes, as: UTF8.self))
+            } catch {
+                fail("--board \(boardPath): \(error)", status: 2)
+            }
+        }
+
         if let root = command.fsRoot ?? scriptPath.flatMap({ $0 == "-" ? nil : FileSystem.directoryName($0) }) {
             guard chdir(root) == 0 else { fail("--fs \(root): cannot use it as the file system root", status: 2) }
             if command.fsRoot == nil, let path = scriptPath { scriptCheckPath = FileSystem.baseName(path) }
@@ -58,12 +70,28 @@ struct Launcher {
         options.clockMode = command.virtualTime ? .virtual : command.speed.map { .accelerated(factor: $0) } ?? .real
         options.heapLimit = command.heapLimit
         options.strict = command.strict
+        options.expose = command.expose
+        if let cafile = command.cafile {
+            // Read now: a missing file fails before anything runs.
+            guard let file = fopen(cafile, "rb") else { fail("--cafile \(cafile): cannot read the file", status: 2) }
+            var pem: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let count = fread(&chunk, 1, chunk.count, file)
+                if count <= 0 { break }
+                pem += chunk[0..<count]
+            }
+            fclose(file)
+            guard !pem.isEmpty else { fail("--cafile \(cafile): the file is empty", status: 2) }
+            options.extraCAPEM = pem
+        }
         if let pcap = command.pcap {
             // Fail before anything runs rather than run without the capture asked for.
             guard let file = fopen(pcap, "wb") else { fail("--pcap \(pcap): cannot write the file", status: 2) }
             fclose(file)
             options.pcapPath = pcap
         }
+        if let boardSettings { options.board = boardSettings }
         for entry in command.remap {
             // Already validated by HostCommand.validate().
             try? options.remap.add(parsing: entry)
@@ -79,8 +107,24 @@ struct Launcher {
             let report = wantsReport ? RunReport() : nil
             report?.attach(to: runtime)
             if options.strict, let scriptCheckPath { runtime.checkSyntax(ofFile: scriptCheckPath) }
-            let repl = wantsRepl ? ReplSession(runtime: runtime) : nil
-            if wantsRepl { runtime.pin() }
+            // Standard input is UART 0: read for the REPL, or once a script registers
+            // uart.on("data", fn) (ConsoleInput).
+            let bound = NIOLoopBound(runtime, eventLoop: loop)
+            runtime.console.readerStarter = {
+                LineReader.start(on: loop) { input in
+                    let runtime = bound.value
+                    guard let input else {
+                        runtime.console.endOfInput()
+                        if wantsRepl { runtime.unpin() }
+                        return .primary
+                    }
+                    return runtime.console.receive(input)
+                }
+            }
+            if wantsRepl {
+                runtime.console.replActive = true
+                runtime.pin()
+            }
             runtime.start { runtime in
                 runtime.setScriptArguments(script: options.scriptName, arguments: options.scriptArguments)
                 for chunk in commandChunks {
@@ -97,28 +141,20 @@ struct Launcher {
                     runtime.finish(status: 0)
                 }
             }
-            return (runtime.exitStatus, NIOLoopBound((runtime, repl, report), eventLoop: loop), runtime.network.capture)
+            if wantsRepl { runtime.console.startReading() }
+            return (runtime.exitStatus, runtime.network.capture, NIOLoopBound((runtime, report), eventLoop: loop))
         }.wait()
 
-        if wantsRepl {
-            LineReader.start(on: loop) { line in
-                guard let line else {
-                    started.1.value.0.unpin()
-                    return .primary
-                }
-                return started.1.value.1?.feed(line) ?? .primary
-            }
-        }
         var status = (try? started.0.wait()) ?? 1
-        started.2?.close()
-        let bound = started.1
+        started.1?.close()
+        let bound = started.2
         let runStatus = status
         let summary = try? loop.submit { () -> (peak: Int, findings: Int, report: String?) in
             let runtime = bound.value.0
             var finalStatus = runStatus
             if runtime.options.strict, !runtime.portabilityProblems.isEmpty, finalStatus == 0 { finalStatus = 1 }
             return (runtime.heapPeak, runtime.portabilityProblems.count,
-                    bound.value.2?.json(runtime: runtime, exitStatus: finalStatus))
+                    bound.value.1?.json(runtime: runtime, exitStatus: finalStatus))
         }.wait()
         if let summary {
             if let limit = options.heapLimit {

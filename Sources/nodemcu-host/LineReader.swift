@@ -7,12 +7,13 @@ import NodeMCU
 import Glibc
 #endif
 
-/// Reads REPL input on its own thread and posts each line to the event loop,
-/// waiting for the prompt that comes next (DESIGN.md, REPL). Works with
-/// terminals (libedit: line editing and history), pipes, files and /dev/null.
+/// Reads standard input (UART 0's receive side) on its own thread and posts what it
+/// reads to the event loop, waiting for the prompt that comes next (DESIGN.md, REPL).
+/// Works with terminals (libedit: line editing and history; each line is posted with
+/// its newline), pipes, files and /dev/null (each `read()` batch is posted as it is).
 enum LineReader {
-    /// Called on the event loop with each line, or nil at end of input.
-    typealias Handler = @Sendable (String?) -> ReplSession.Prompt
+    /// Called on the event loop with each line or batch, or nil at end of input.
+    typealias Handler = @Sendable ([UInt8]?) -> ReplSession.Prompt
 
     private static let historyPath: String? = getenv("HOME").map { String(cString: $0) + "/.nodemcu_host_history" }
     private static let isTerminal = isatty(0) != 0
@@ -26,32 +27,32 @@ enum LineReader {
                 _ = read_history(historyPath)
             }
             var prompt = ReplSession.Prompt.primary
-            while let line = readLine(prompt: prompt) {
-                prompt = (try? loop.submit { handler(line) }.wait()) ?? .primary
+            while let input = read(prompt: prompt) {
+                prompt = (try? loop.submit { handler(input) }.wait()) ?? .primary
             }
             if isTerminal { Console.out("\n") }
             _ = try? loop.submit { handler(nil) }.wait()
         }
     }
 
-    /// libedit's readline on a terminal (it prints the prompt); plain reads,
-    /// without prompts, otherwise.
-    private static func readLine(prompt: ReplSession.Prompt) -> String? {
+    /// libedit's readline on a terminal (it prints the prompt; the line comes back with
+    /// its newline); one plain `read()`, without prompts, otherwise. nil at end of input.
+    private static func read(prompt: ReplSession.Prompt) -> [UInt8]? {
         if isTerminal {
             guard let raw = readline(prompt.text) else { return nil }
             defer { free(raw) }
-            let line = String(cString: raw)
-            if !line.isEmpty { add_history(raw) }
-            return line
+            let length = strlen(raw)
+            if length > 0 { add_history(raw) }
+            return raw.withMemoryRebound(to: UInt8.self, capacity: length) {
+                Array(UnsafeBufferPointer(start: $0, count: length))
+            } + [UInt8(ascii: "\n")]
         }
-        var bytes: [UInt8] = []
-        var byte: UInt8 = 0
+        var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = Glibc.read(0, &byte, 1)
+            let n = Glibc.read(0, &buffer, buffer.count)
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
-            if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
-            bytes.append(byte)
+            if n <= 0 { return nil }
+            return Array(buffer.prefix(n))
         }
     }
 

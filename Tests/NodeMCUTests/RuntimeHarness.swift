@@ -1,3 +1,4 @@
+import Board
 import LuaBridge
 import NIOCore
 import NIOEmbedded
@@ -27,6 +28,9 @@ final class RuntimeHarness {
         options.profile = profile
         options.onError = onError
         options.chipID = 0xABCDEF
+        // The station's association at boot is pending board work that keeps the
+        // process alive; these tests are about timers and exit-when-idle.
+        try! options.board.set("wifi.autoconnect", "false")
         runtime = Runtime(eventLoop: loop, options: options)
         let record = record
         runtime.consoleSink = { bytes in record.output += String(decoding: bytes, as: UTF8.self) }

@@ -8,6 +8,11 @@ import XCTest
 /// Header lines: `-- test-broker: mosquitto`, `-- test-args: …` (host options),
 /// `-- test-before: …` (mosquitto_pub arguments run first; `-m` takes the rest of
 /// the line), `-- test-expect: text` (a line of stdout that must appear, in order).
+/// `-- test-broker: mosquitto-tls` starts it with a TLS listener (certificates made by
+/// the test) and passes `--cafile` and `--remap broker.local:8883=…`. `{freeport}` in
+/// test-args becomes a free 127.0.0.1 port; `-- test-client: PEER ARGS` runs a Python
+/// peer from `ScenarioTests/Peers` (with `{freeport}`) once stdout shows
+/// `-- test-ready: text`, and `-- test-client-expect: text` must be in its output.
 final class ExampleTests: XCTestCase {
     static let directory = HostProcess.packageRoot.appendingPathComponent("examples")
 
@@ -26,6 +31,16 @@ final class ExampleTests: XCTestCase {
         var arguments = header.arguments
         var broker: Mosquitto?
         defer { broker?.stop() }
+        let freePort = String(try Mosquitto.freePort())
+        arguments = arguments.map { $0.replacingOccurrences(of: "{freeport}", with: freePort) }
+        if header.needsTLSBroker {
+            let started = try Mosquitto.start(Mosquitto.Options(tls: true))
+            broker = started
+            arguments += [
+                "--cafile", try XCTUnwrap(started.certificates).caFile.path,
+                "--remap", "broker.local:8883=127.0.0.1:\(started.tlsPort!)",
+            ]
+        }
         if header.needsBroker {
             let started = try Mosquitto.start()
             broker = started
@@ -38,7 +53,23 @@ final class ExampleTests: XCTestCase {
                 XCTAssertEqual(result.status, 0, "\(name): mosquitto_pub \(before): \(result.stderr)")
             }
         }
-        let result = try HostProcess.run(arguments + [url.path], timeout: 30)
+        let running = try HostProcess.launch(arguments + [url.path])
+        if let client = header.client {
+            XCTAssertTrue(running.waitForOutput(containing: header.ready ?? "", timeout: 10), "\(name): not ready")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["python3", NetModuleTests.peers.appendingPathComponent(client[0]).path]
+                + client.dropFirst().map { $0.replacingOccurrences(of: "{freeport}", with: freePort) }
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            for expected in header.clientExpectations {
+                XCTAssertTrue(text.contains(expected), "\(name): client output \(text.debugDescription) lacks \(expected.debugDescription)")
+            }
+        }
+        let result = running.wait(timeout: 30)
         XCTAssertFalse(result.timedOut, "\(name): timed out")
         XCTAssertEqual(result.status, 0, "\(name): stderr: \(result.stderr)")
         var lines = result.stdout.split(separator: "\n").map(String.init)[...]
@@ -54,6 +85,10 @@ final class ExampleTests: XCTestCase {
 
 struct ExampleHeader {
     var needsBroker = false
+    var needsTLSBroker = false
+    var ready: String?
+    var client: [String]?
+    var clientExpectations: [String] = []
     var arguments: [String] = []
     var before: [[String]] = []
     var expectations: [String] = []
@@ -65,7 +100,12 @@ struct ExampleHeader {
             let key = body[..<colon]
             let value = body[body.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             switch key {
-            case "test-broker": needsBroker = value == "mosquitto"
+            case "test-broker":
+                needsBroker = value == "mosquitto"
+                needsTLSBroker = value == "mosquitto-tls"
+            case "test-ready": ready = value
+            case "test-client": client = value.split(separator: " ").map(String.init)
+            case "test-client-expect": clientExpectations.append(value)
             case "test-args": arguments = value.split(separator: " ").map(String.init)
             case "test-expect": expectations.append(value)
             case "test-before":

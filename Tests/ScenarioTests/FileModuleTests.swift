@@ -3,8 +3,9 @@ import TestSupport
 import XCTest
 
 /// Runs the scripts under lua/fs-tests with a fresh temporary `--fs` folder each
-/// (they create, remove and format files), once per profile, and compares stdout with
-/// `name.X.out` (stderr with `name.err`). The folder also holds a symlink to a file outside it, which the
+/// (they create, remove and format files), once per profile (or per profile listed in a
+/// `-- firmware: …` header line), and compares stdout with `name.X.out` (stderr with
+/// `name.err`). The folder also holds a symlink to a file outside it, which the
 /// sandbox must refuse, and the test checks that nothing outside was touched.
 final class FileModuleTests: XCTestCase {
     static let directory = HostProcess.packageRoot.appendingPathComponent("lua/fs-tests")
@@ -14,7 +15,9 @@ final class FileModuleTests: XCTestCase {
             .filter { $0.hasSuffix(".lua") }.sorted()
         XCTAssertFalse(scripts.isEmpty)
         for script in scripts {
-            for profile in ["2.2", "3.0"] {
+            let source = try String(contentsOf: Self.directory.appendingPathComponent(script), encoding: .utf8)
+            let listed = Scenario(source: source).profiles.compactMap { $0 }
+            for profile in listed.isEmpty ? ["2.2", "3.0"] : listed {
                 try run(script: script, profile: profile)
             }
         }

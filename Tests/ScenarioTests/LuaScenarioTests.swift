@@ -12,6 +12,7 @@ import XCTest
 ///   port nothing listens on (connections are refused). Scripts name brokers by host
 ///   name (`broker.local`, `refused.local`) and map them here with
 ///   `--remap broker.local=127.0.0.1:{port}`.
+///   `{dir}` becomes the lua/tests folder (board files live in `lua/tests/boards`).
 /// - `-- script-args: …` the script's own arguments.
 /// - `-- status: N` expected exit status (default 0).
 /// - `-- broker: mosquitto` start one mosquitto for all such scripts (on a free
@@ -76,6 +77,7 @@ struct ScenarioRun {
         let hostArguments = header.arguments.map {
             $0.replacingOccurrences(of: "{port}", with: port.map(String.init) ?? "{port}")
                 .replacingOccurrences(of: "{noport}", with: String(noPort))
+                .replacingOccurrences(of: "{dir}", with: LuaScenarioTests.directory.path)
         }
         return (profile.map { ["--firmware", $0] } ?? []) + hostArguments + [url.path] + header.scriptArguments
     }

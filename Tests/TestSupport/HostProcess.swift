@@ -106,6 +106,8 @@ public enum HostProcess {
 
         /// stdout received so far.
         public var stdoutSoFar: String { String(decoding: output.get(0), as: UTF8.self) }
+        /// stderr received so far.
+        public var stderrSoFar: String { String(decoding: output.get(1), as: UTF8.self) }
 
         /// Waits until stdout contains `text` (true), or the process has ended or
         /// `timeout` seconds have passed without it (false).

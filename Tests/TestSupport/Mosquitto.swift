@@ -33,6 +33,8 @@ public final class Mosquitto: @unchecked Sendable {
         public var tls: Bool
         /// Extra configuration lines appended verbatim.
         public var extraConfig: [String]
+        /// Further TLS listeners (needs `tls`); their ports are in `extraTLSPorts`.
+        public var extraTLSListeners: [TLSListener] = []
 
         public init(
             users: [String: String] = [:],
@@ -50,6 +52,24 @@ public final class Mosquitto: @unchecked Sendable {
     }
 
     /// Errors from starting the broker or its client tools.
+    /// A further TLS listener with its own server certificate from the same CA.
+    public struct TLSListener: Sendable {
+        public var name: String
+        /// Subject alternative names of its certificate.
+        public var san: String
+        /// Validity in days (negative: already expired).
+        public var days: Int
+        /// The listener demands a client certificate from the CA.
+        public var requireClientCertificate: Bool
+
+        public init(name: String, san: String = "IP:127.0.0.1,DNS:localhost", days: Int = 30, requireClientCertificate: Bool = false) {
+            self.name = name
+            self.san = san
+            self.days = days
+            self.requireClientCertificate = requireClientCertificate
+        }
+    }
+
     public struct LaunchError: Error, CustomStringConvertible {
         public var description: String
         public init(_ description: String) { self.description = description }
@@ -61,6 +81,8 @@ public final class Mosquitto: @unchecked Sendable {
     public let tlsPort: Int?
     /// Certificates of the TLS listener (when `Options.tls`).
     public let certificates: TestCertificates?
+    /// The ports of `Options.extraTLSListeners`, by name.
+    public private(set) var extraTLSPorts: [String: Int] = [:]
     /// The temporary directory holding config, password, ACL, certificates and the log.
     public let directory: URL
     /// The broker's log (stdout and stderr).
@@ -92,10 +114,30 @@ public final class Mosquitto: @unchecked Sendable {
         let certificates = options.tls
             ? try TestCertificates.generate(in: directory.appendingPathComponent("certs"))
             : nil
+        var issued: [(TLSListener, URL, URL)] = []
+        if let certificates {
+            for listener in options.extraTLSListeners {
+                let files = try certificates.issue(name: listener.name, san: listener.san, days: listener.days)
+                issued.append((listener, files.certificate, files.key))
+            }
+        }
         var lastError: Error = LaunchError("mosquitto did not start")
         for _ in 0..<5 {
             do {
-                return try launch(options, directory: directory, certificates: certificates)
+                var options = options
+                var extraPorts: [String: Int] = [:]
+                for (listener, certificate, key) in issued {
+                    let port = try freePort()
+                    extraPorts[listener.name] = port
+                    options.extraConfig += [
+                        "listener \(port) 127.0.0.1", "protocol mqtt",
+                        "cafile \(certificates!.caFile.path)", "certfile \(certificate.path)", "keyfile \(key.path)",
+                    ]
+                    if listener.requireClientCertificate { options.extraConfig.append("require_certificate true") }
+                }
+                let broker = try launch(options, directory: directory, certificates: certificates)
+                broker.extraTLSPorts = extraPorts
+                return broker
             } catch {
                 lastError = error
             }

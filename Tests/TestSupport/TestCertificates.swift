@@ -57,3 +57,38 @@ public struct TestCertificates: Sendable {
             serverKeyFile: directory.appendingPathComponent("server.key"))
     }
 }
+
+extension TestCertificates {
+    /// Issues another certificate from this CA (key in the same folder): `san` e.g.
+    /// `IP:127.0.0.1,DNS:localhost`; negative `days` gives an already expired one;
+    /// `usage` `serverAuth` or `clientAuth`. Returns the certificate and key files.
+    public func issue(
+        name: String, commonName: String = "localhost", san: String = "IP:127.0.0.1,DNS:localhost",
+        days: Int = 30, usage: String = "serverAuth"
+    ) throws -> (certificate: URL, key: URL) {
+        let directory = caFile.deletingLastPathComponent()
+        func path(_ file: String) -> String { directory.appendingPathComponent(file).path }
+        func openssl(_ arguments: [String]) throws {
+            let result = try Mosquitto.runTool("openssl", arguments)
+            guard result.status == 0 else {
+                throw Mosquitto.LaunchError("openssl \(arguments.first ?? "") failed: \(result.stderr)")
+            }
+        }
+        try openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", path("\(name).key")])
+        try openssl(["req", "-new", "-key", path("\(name).key"), "-subj", "/CN=\(commonName)", "-out", path("\(name).csr")])
+        let ext = """
+            basicConstraints=CA:FALSE
+            keyUsage=critical,digitalSignature,keyEncipherment
+            extendedKeyUsage=\(usage)
+            subjectAltName=\(san)
+
+            """
+        try ext.write(toFile: path("\(name).ext"), atomically: true, encoding: .utf8)
+        try openssl([
+            "x509", "-req", "-in", path("\(name).csr"), "-CA", caFile.path, "-CAkey", path("ca.key"),
+            "-CAcreateserial", "-days", String(days), "-sha256", "-extfile", path("\(name).ext"),
+            "-out", path("\(name).crt"),
+        ])
+        return (directory.appendingPathComponent("\(name).crt"), directory.appendingPathComponent("\(name).key"))
+    }
+}

@@ -7,12 +7,22 @@ local select, tostring, type, error, pairs, next = select, tostring, type, error
 local concat = table.concat
 local getinfo, getupvalue, upvaluejoin = debug.getinfo, debug.getupvalue, debug.upvaluejoin
 
--- print: tostring of each argument, tab-separated, one write per call.
+-- print: tostring of each argument, tab-separated, one write per call; while 2.2's
+-- node.output has a function (host.pieces), one write per piece, as the firmware's
+-- print calls it: print("a", 1) writes "a", "\t", "1", "\n".
 function print(...)
   local n = select("#", ...)
   local parts = { ... }
   for i = 1, n do parts[i] = tostring(parts[i]) end
-  write(concat(parts, "\t", 1, n) .. "\n")
+  if host.pieces then
+    for i = 1, n do
+      if i > 1 then write("\t") end
+      write(parts[i])
+    end
+    write("\n")
+  else
+    write(concat(parts, "\t", 1, n) .. "\n")
+  end
 end
 
 local function typeerror(fname, expected, n, value)

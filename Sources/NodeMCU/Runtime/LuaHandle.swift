@@ -32,8 +32,8 @@ open class LuaHandle: RuntimeHandle {
     /// The boot this handle was created in.
     public let generation: Int
     /// The handle's own userdata while it is held.
-    public private(set) var selfRef: LuaRef?
-    private var callbacks: [LuaRef?]
+    @exclusivity(unchecked) public private(set) var selfRef: LuaRef?
+    @exclusivity(unchecked) private var callbacks: [LuaRef?]
 
     public init(runtime: Runtime, callbackSlots: Int) {
         self.runtime = runtime

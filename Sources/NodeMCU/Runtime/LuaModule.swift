@@ -29,9 +29,13 @@ extension LuaModule {
 
 /// The contents of a module table, collected before it is built in the Lua state.
 public struct LuaModuleTable {
+    public init() {}
+
     fileprivate(set) var functions: [(String, LuaFunction.Body)] = []
     fileprivate(set) var integers: [(String, Int)] = []
     fileprivate(set) var lightNulls: [String] = []
+    fileprivate(set) var strings: [(String, String)] = []
+    fileprivate(set) var tables: [(String, LuaModuleTable)] = []
 
     public mutating func function(_ name: String, _ body: @escaping LuaFunction.Body) {
         functions.append((name, body))
@@ -41,6 +45,22 @@ public struct LuaModuleTable {
         integers.append((name, value))
     }
 
+    public mutating func string(_ name: String, _ value: String) {
+        strings.append((name, value))
+    }
+
+    /// A nested table (`net.dns`, `tls.cert`, shared by `net.cert`).
+    public mutating func table(_ name: String, _ contents: LuaModuleTable) {
+        tables.append((name, contents))
+    }
+
+    /// A nested table (`node.task`, `node.egc`, …), filled by `build`.
+    public mutating func table(_ name: String, _ build: (inout LuaModuleTable) -> Void) {
+        var nested = LuaModuleTable()
+        build(&nested)
+        table(name, nested)
+    }
+
     /// A light userdata NULL constant (2.2's `sjson.NULL`).
     public mutating func lightNull(_ name: String) {
         lightNulls.append(name)
@@ -48,9 +68,17 @@ public struct LuaModuleTable {
 
     /// Pushes the table.
     func push(on lua: LuaState) {
-        lua.newTable(fieldCapacity: Int32(functions.count + integers.count + lightNulls.count))
+        lua.newTable(fieldCapacity: Int32(functions.count + integers.count + lightNulls.count + strings.count + tables.count))
         for (name, body) in functions { lua.setFunction(name, body) }
         for (name, value) in integers { lua.setInteger(name, value) }
+        for (name, value) in strings {
+            lua.push(value)
+            lua.setField(name, in: -2)
+        }
+        for (name, nested) in tables {
+            nested.push(on: lua)
+            lua.setField(name, in: -2)
+        }
         for name in lightNulls {
             lua.pushLightNull()
             lua.setField(name, in: -2)

@@ -11,16 +11,27 @@ enum Prelude {
         }
         lua.newTable()
         lua.push(function: { lua throws(LuaError) in
+            runtime.luaWriteDepth += 1
             lua.withBytes(at: 1) { runtime.consoleWrite($0) }
+            runtime.luaWriteDepth -= 1
+            // 2.2's node.output function failed: its error goes to the code that printed.
+            if let error = runtime.takeOutputError() {
+                lua.push(error.message)
+                throw .raiseTop
+            }
             return 0
         })
         lua.setField("write", in: -2)
+        runtime.preludeHost = lua.ref(at: -1)
         if case .error(let error) = lua.pcall(arguments: 1, results: 0) {
             fatalError("nodemcu-host: the embedded prelude failed: \(error.traceback)")
         }
-        // Device scripts and their modules live in one flat folder (--fs).
+        // Device scripts and their modules live in one flat folder (--fs, the current
+        // directory). The firmware's LUA_PATH_DEFAULT in both profiles: bytecode first,
+        // and no "./", so `require`d chunks are named "@mod.lua" as on the device (NTest
+        // strips directories from error texts and would lose the rest of a traceback).
         _ = lua.getGlobal("package")
-        lua.push("./?.lua;./?.lc")
+        lua.push("?.lc;?.lua")
         lua.setField("path", in: -2)
         lua.push("")
         lua.setField("cpath", in: -2)

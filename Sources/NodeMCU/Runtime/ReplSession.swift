@@ -21,6 +21,9 @@ public final class ReplSession {
     }
 
     /// Evaluates one input line (without its newline).
+    /// Whether an incomplete chunk waits for more lines (a half-entered line).
+    public var isContinuing: Bool { !pending.isEmpty }
+
     public func feed(_ line: String) -> Prompt {
         guard !runtime.halted else { return .primary }
         let lua = runtime.lua

@@ -30,41 +30,66 @@ public final class Runtime {
     public var profile: FirmwareProfile { options.profile }
     /// The one clock: `tmr`, keepalives and timeouts read it (DESIGN.md, "Time").
     public let clock: DeviceClock
+    /// The simulated hardware; lives across simulated reboots, as the board does.
+    public let board: Board
 
     /// Every socket of this runtime goes through it (clock, remap, capture, flushes).
     public let network: HostNetwork
 
     /// The current interpreter; replaced on every simulated reboot.
-    public private(set) var vm: LuaVM
+    @exclusivity(unchecked) public private(set) var vm: LuaVM
     public var lua: LuaState { vm.state }
 
     /// Increments on every reboot: work scheduled for an older boot is dropped.
-    public private(set) var generation = 0
+    @exclusivity(unchecked) public private(set) var generation = 0
     /// Process start or the last simulated reboot (`tmr.now`, `tmr.time`).
-    public private(set) var bootTime: NIODeadline
+    @exclusivity(unchecked) public private(set) var bootTime: NIODeadline
     /// `node.bootreason()`: 0 power-on, 4 software restart.
-    public private(set) var bootReason = 0
+    @exclusivity(unchecked) public private(set) var bootReason = 0
 
-    private var handles: [ObjectIdentifier: RuntimeHandle] = [:]
+    @exclusivity(unchecked) private var handles: [ObjectIdentifier: RuntimeHandle] = [:]
     /// Keep-alive reasons that are not objects (the REPL until end of input).
-    private var pins = 0
-    private var idleCheckPending = false
+    @exclusivity(unchecked) private var pins = 0
+    @exclusivity(unchecked) private var idleCheckPending = false
     /// Set once the process is ending or rebooting: nothing else may run.
-    public private(set) var halted = false
-    private var finished = false
+    @exclusivity(unchecked) public private(set) var halted = false
+    @exclusivity(unchecked) private var finished = false
     private var restartTimes: [NIODeadline] = []
+    private var nextBootReason = 4
     private let exitPromise: EventLoopPromise<Int32>
     private var boot: (Runtime) -> Void = { _ in }
 
     /// Per-boot state modules keep (timers, registered metatables, …).
-    public var modules = ModuleRegistry()
+    @exclusivity(unchecked) public var modules = ModuleRegistry()
     /// `node.setonerror(fn)` handler (3.0), kept as a registry ref.
     public var errorHandler: LuaRef?
-    /// Receives device-console output instead of stdout (tests; `node.output`).
-    public var consoleSink: ((UnsafeRawBufferPointer) -> Void)?
+    /// Receives device-console output instead of stdout (tests).
+    @exclusivity(unchecked) public var consoleSink: ((UnsafeRawBufferPointer) -> Void)?
+    /// `node.output`'s redirection for this boot: takes every console write (print,
+    /// REPL results, error reports) instead of the serial port; nil = serial.
+    public var consoleRedirect: ((UnsafeRawBufferPointer) -> Void)?
+    /// The firmware's task queues (`node.task.post`, `node.input`, pipe readers).
+    public private(set) lazy var tasks = TaskQueue(runtime: self)
+    /// UART 0's receive side: standard input, for the REPL and `uart.on("data")`.
+    public private(set) lazy var console = ConsoleInput(runtime: self)
+    /// What survives a simulated reboot as the device's flash and SDK settings do
+    /// (CPU frequency, flash size, partition table, startup record).
+    public let device = DeviceSettings()
+    /// The prelude's `host` table (its `pieces` flag makes `print` write piece by piece).
+    public var preludeHost: LuaRef?
+    /// Nonzero while Lua's `print` writes (the prelude's write primitive runs), so a
+    /// failing 2.2 `node.output` function can raise into the code that printed.
+    public var luaWriteDepth = 0
+    /// The error of a 2.2 `node.output` function, for the write primitive to raise.
+    public var outputError: LuaCallError?
+
+    public func takeOutputError() -> LuaCallError? {
+        defer { outputError = nil }
+        return outputError
+    }
 
     /// Quirk warnings already printed (one per call site per run, spec §0.3).
-    public var quirkWarnings = QuirkWarnings()
+    @exclusivity(unchecked) public var quirkWarnings = QuirkWarnings()
 
     /// Watchers of what the device does (`observe(_:)`, `Runtime+Observers.swift`).
     var observers: [(RuntimeEvent) -> Void] = []
@@ -83,10 +108,13 @@ public final class Runtime {
         self.exitPromise = eventLoop.makePromise()
         self.clock = DeviceClock(eventLoop: eventLoop, mode: options.clockMode)
         self.bootTime = clock.now
+        self.board = Board(clock: clock, chipID: options.chipID, settings: options.board)
         self.vm = LuaVM()
         self.network = HostNetwork(
             eventLoop: eventLoop, clock: clock,
-            configuration: .init(remap: options.remap, expose: options.expose, busyPollWindow: options.busyPollWindow),
+            configuration: .init(
+                remap: options.remap, expose: options.expose, busyPollWindow: options.busyPollWindow,
+                defaultTLS: TLSSettings(additionalTrustRootsPEM: options.extraCAPEM)),
             capture: options.pcapPath.flatMap { path in
                 do {
                     return try PacketCapture(path: path)
@@ -104,6 +132,8 @@ public final class Runtime {
     /// `body` runs again after every simulated reboot.
     public func start(_ body: @escaping (Runtime) -> Void) {
         boot = body
+        board.onSettled = { [unowned self] in scheduleIdleCheck() }
+        board.boot(.power)
         prepareInterpreter()
         body(self)
         scheduleIdleCheck()
@@ -137,7 +167,9 @@ public final class Runtime {
         scheduleIdleCheck()
     }
 
-    public var isIdle: Bool { handles.isEmpty && pins == 0 }
+    /// Idle: no handle, no pin, and no board work to come (a scheduled edge or Wi-Fi
+    /// association step can still produce a callback).
+    public var isIdle: Bool { handles.isEmpty && pins == 0 && !board.hasPendingEvents }
 
     /// Checks for idleness on a later tick, so a callback that re-arms a timer or
     /// reconnects does not end the process. Nothing to check while a handle or pin
@@ -250,9 +282,15 @@ public final class Runtime {
         text.withUTF8 { consoleWrite(UnsafeRawBufferPointer($0)) }
     }
 
-    /// Device-console output: stdout, or the sink when one is set.
+    /// Device-console output: `node.output`'s function when one is set, else the serial port.
     public func consoleWrite(_ bytes: UnsafeRawBufferPointer) {
         if !observers.isEmpty { emit(.console(Array(bytes))) }
+        if let consoleRedirect { consoleRedirect(bytes) } else { serialWrite(bytes) }
+    }
+
+    /// UART 0's transmit side: stdout, or the sink when one is set (`uart.write`, and
+    /// console writes not redirected by `node.output`).
+    public func serialWrite(_ bytes: UnsafeRawBufferPointer) {
         if let consoleSink { consoleSink(bytes) } else { Console.out(bytes) }
     }
 
@@ -260,8 +298,16 @@ public final class Runtime {
 
     /// Reboots like the device: after the running Lua has unwound, every handle is
     /// torn down abruptly, the interpreter is replaced and the script runs again.
-    public func reboot(reason: String) {
+    /// `kind` says what survives on the board (the RTC only across `rtctime.dsleep`).
+    /// `bootReason` is what `node.bootreason()` reports afterwards (default: 5 after a
+    /// deep-sleep wake, else 4, a software restart). With `after`, the device sleeps
+    /// first (`rtctime.dsleep`): every handle is torn down at once and the boot follows
+    /// that much device time later.
+    public func reboot(
+        reason: String, kind: Board.BootKind = .restart, bootReason: Int? = nil, after delay: TimeAmount = .zero
+    ) {
         guard !halted else { return }
+        nextBootReason = bootReason ?? (kind == .rtcDeepSleepWake ? 5 : 4)
         halted = true
         let now = clock.now
         restartTimes.append(now)
@@ -274,21 +320,50 @@ public final class Runtime {
         }
         Console.diagnostic("restarting (\(reason))")
         emit(.reboot(reason: reason))
-        eventLoop.assumeIsolated().execute { self.performReboot() }
+        if delay > .zero {
+            abortAllHandles()
+            clock.schedule(in: delay) { self.performReboot(kind: kind) }
+            return
+        }
+        eventLoop.assumeIsolated().execute { self.performReboot(kind: kind) }
     }
 
-    private func performReboot() {
+    /// `node.dsleep(us)`: the device sleeps (nothing runs, every handle is torn down) and
+    /// wakes after `microseconds` of device time with boot reason 5; 0 sleeps until a
+    /// reset that never comes on the host, so the process ends with status 0.
+    public func deepSleep(microseconds: Int64) {
+        guard !halted else { return }
+        if microseconds <= 0 {
+            Console.diagnostic("node.dsleep(0): the device sleeps until reset; ending")
+            finish(status: 0)
+            return
+        }
+        halted = true
+        let generation = self.generation
+        eventLoop.assumeIsolated().execute { self.abortAllHandles() }
+        _ = clock.schedule(in: .microseconds(microseconds)) { [weak self] in
+            guard let self, !self.finished, self.generation == generation else { return }
+            self.halted = false
+            self.reboot(reason: "waking from deep sleep", bootReason: 5)
+        }
+    }
+
+    private func performReboot(kind: Board.BootKind) {
         abortAllHandles()
         generation += 1
         errorHandler = nil
+        consoleRedirect = nil
+        preludeHost = nil
+        console.resetForReboot()
         // Close first: the __gc of every object still calls into its module.
         noteHeapPeak()
         vm.close()
         modules = ModuleRegistry()
         vm = LuaVM()
         bootTime = clock.now
-        bootReason = 4
+        bootReason = nextBootReason
         halted = false
+        board.boot(kind)
         prepareInterpreter()
         boot(self)
         scheduleIdleCheck()

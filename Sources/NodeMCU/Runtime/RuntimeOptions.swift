@@ -19,6 +19,8 @@ public struct RuntimeOptions: Sendable {
     public var pcapPath: String?
     /// Servers listen on all interfaces instead of 127.0.0.1 only.
     public var expose = false
+    /// `--cafile`: CA certificates (PEM) trusted by every TLS connection as well.
+    public var extraCAPEM: [UInt8]?
     public var trace = false
     /// `node.chipid()`: a stable per-machine number (see `ChipID`).
     public var chipID: Int = ChipID.host
@@ -31,6 +33,8 @@ public struct RuntimeOptions: Sendable {
     public var heapLimit: Int?
     /// `--strict`: report what runs here but not on the device (`PortabilityCheck`).
     public var strict = false
+    /// `--board FILE`: the simulated board's starting state and scheduled changes.
+    public var board = BoardSettings()
 
     public init() {}
 }

@@ -96,7 +96,7 @@ public final class FileModule: LuaModule {
             return 1
         }
         let file = LuaFile(runtime: runtime, fileSystem: fileSystem, path: target, descriptor: descriptor,
-                           appends: flags & O_APPEND != 0)
+                           appends: flags & O_APPEND != 0, writable: flags & O_ACCMODE != O_RDONLY)
         fileType.push(file, on: lua)
         if let currentRef { lua.unref(currentRef) }
         currentRef = lua.ref(at: -1)

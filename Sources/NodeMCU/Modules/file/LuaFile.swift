@@ -16,12 +16,15 @@ final class LuaFile: LuaHandle {
     private let path: String
     private var descriptor: Int32
     private let appends: Bool
+    private let writable: Bool
 
-    init(runtime: Runtime, fileSystem: FlashFileSystem, path: String, descriptor: Int32, appends: Bool) {
+    init(runtime: Runtime, fileSystem: FlashFileSystem, path: String, descriptor: Int32, appends: Bool,
+         writable: Bool) {
         self.fileSystem = fileSystem
         self.path = path
         self.descriptor = descriptor
         self.appends = appends
+        self.writable = writable
         super.init(runtime: runtime, callbackSlots: 0)
         fileSystem.openFiles += 1
     }
@@ -65,7 +68,13 @@ final class LuaFile: LuaHandle {
     }
 
     /// Writes all bytes; false on failure or when the flash would be full.
+    ///
+    /// As SPIFFS_write: a file opened read-only refuses every write, even an empty one;
+    /// in append mode every write, even an empty one, first moves the position to the
+    /// end of the file (so `file.open(n, "a"); file.write(""); file.seek()` is the size).
     func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard writable else { return false }
+        if appends { _ = lseek(descriptor, 0, SEEK_END) }
         var info = stat()
         guard fstat(descriptor, &info) == 0 else { return false }
         let current = Int(info.st_size)

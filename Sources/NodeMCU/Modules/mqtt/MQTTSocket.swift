@@ -29,24 +29,24 @@ final class MQTTSocket: LuaHandle {
 
     unowned let module: MQTTModule
     let core: MQTTClient
-    var link = Link.idle
+    @exclusivity(unchecked) var link = Link.idle
 
     // CONNECT contents (mqtt.Client and m:lwt).
-    var clientID: [UInt8]
-    var keepAlive: UInt16
-    var username: [UInt8]?
-    var password: [UInt8]?
-    var cleanSession: Bool
-    var will: ConnectPacket.Will?
+    @exclusivity(unchecked) var clientID: [UInt8]
+    @exclusivity(unchecked) var keepAlive: UInt16
+    @exclusivity(unchecked) var username: [UInt8]?
+    @exclusivity(unchecked) var password: [UInt8]?
+    @exclusivity(unchecked) var cleanSession: Bool
+    @exclusivity(unchecked) var will: ConnectPacket.Will?
 
     // 2.2 autoreconnect (spec §2.15).
-    var autoreconnectRequested = false
-    var autoreconnectActive = false
-    var lastEndpoint: (host: String, port: Int, tls: MQTTTLSOptions?)?
-    var reconnectTask: ClockTask?
+    @exclusivity(unchecked) var autoreconnectRequested = false
+    @exclusivity(unchecked) var autoreconnectActive = false
+    @exclusivity(unchecked) var lastEndpoint: (host: String, port: Int, tls: MQTTTLSOptions?)?
+    @exclusivity(unchecked) var reconnectTask: ClockTask?
 
     /// The connfail reason whose callback is running (for the reconnect quirk warning).
-    var runningConnfailReason: Int?
+    @exclusivity(unchecked) var runningConnfailReason: Int?
 
     init(module: MQTTModule, core: MQTTClient, clientID: [UInt8], keepAlive: UInt16,
          username: [UInt8]?, password: [UInt8]?, cleanSession: Bool) {
@@ -169,7 +169,8 @@ final class MQTTSocket: LuaHandle {
         autoreconnectRequested = autoreconnect
         autoreconnectActive = false
         reconnectTask?.cancel()
-        let tls: MQTTTLSOptions? = secure ? MQTTTLSOptions() : nil
+        // The trust tls.cert.verify set up (else the system store), as for tls sockets.
+        let tls: MQTTTLSOptions? = secure ? TLSModule.settings(runtime: runtime) : nil
         lastEndpoint = (host, port, tls)
         hold(userdataAt: 1, on: lua)
         start(host: host, port: port, tls: tls)

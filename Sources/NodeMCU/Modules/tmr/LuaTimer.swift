@@ -17,13 +17,13 @@ public final class LuaTimer: LuaHandle {
     static let maxInterval = 6_870_947
     static let rangeMessage = "Range: 1-6870947"
 
-    private(set) var state = State.unregistered
-    private(set) var interval = 0
-    private(set) var mode = Mode.single
+    @exclusivity(unchecked) private(set) var state = State.unregistered
+    @exclusivity(unchecked) private(set) var interval = 0
+    @exclusivity(unchecked) private(set) var mode = Mode.single
     /// 2.2's static timers pass their id to the callback and have no userdata.
     let staticID: Int?
-    private var scheduled: ClockTask?
-    private var deadline = NIODeadline.uptimeNanoseconds(0)
+    @exclusivity(unchecked) private var scheduled: ClockTask?
+    @exclusivity(unchecked) private var deadline = NIODeadline.uptimeNanoseconds(0)
 
     init(runtime: Runtime, staticID: Int? = nil) {
         self.staticID = staticID

@@ -1,0 +1,26 @@
+-- scenario: i2c, spi and ow on an empty bus: nothing answers, so a sensor probe takes
+-- its "no sensor" path; ow's CRCs compute
+-- firmware: 2.2 3.0
+local function try(label, f)
+  local ok, err = pcall(f)
+  print(label, ok, err)
+end
+print("i2c setup", i2c.setup(0, 2, 1, i2c.SLOW))
+i2c.start(0)
+print("i2c address", i2c.address(0, 0x76, i2c.TRANSMITTER))
+print("i2c write", i2c.write(0, 0xD0, "ab", {1, 2}))
+i2c.stop(0)
+print("i2c read", (i2c.read(0, 2)):byte(1, -1))
+try("i2c id 1", function() i2c.start(1) end)
+try("i2c D0", function() i2c.setup(0, 0, 1, i2c.SLOW) end)
+print("spi setup", spi.setup(1, spi.MASTER, spi.CPOL_LOW, spi.CPHA_LOW, 8, 8))
+print("spi send", spi.send(1, 0x9F, "ab"))
+print("spi recv", (spi.recv(1, 3)):byte(1, -1))
+try("spi id 0", function() spi.send(0, 1) end)
+ow.setup(3)
+print("ow reset", ow.reset(3))
+print("ow search", ow.search(3))
+print("ow read", ow.read(3))
+print("ow crc8", ow.crc8(string.char(0x28, 0xFF, 0x4B, 0x4E, 0x61, 0x16, 0x04)))
+print("ow crc16", ow.crc16("123456789"))
+try("ow pin 0", function() ow.reset(0) end)

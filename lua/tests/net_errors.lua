@@ -1,0 +1,77 @@
+-- scenario: net and tls error texts (spec §4), constants, profile differences of the
+-- constructors; nothing connects anywhere
+-- firmware: 2.2 3.0
+local function try(label, f)
+  local ok, err = pcall(f)
+  print(label, ok, err)
+end
+print("constants", net.TCP, net.UDP, type(net.dns), type(net.cert), net.cert.verify ~= nil)
+print("ifinfo", type(net.ifinfo))
+
+local s = net.createConnection()
+try("connect port 0", function() s:connect(0, "127.0.0.1") end)
+try("connect fn", function() s:connect(1, "127.0.0.1", 5) end)
+try("on name", function() s:on("nothing", print) end)
+try("on fn", function() s:on("receive", 5) end)
+try("on nil", function() s:on("receive", nil) end)
+try("send empty", function() s:send("") end)
+try("send unconnected", function() s:send("x") end)
+try("close unconnected", function() s:close() end)
+try("ttl unconnected", function() s:ttl() end)
+try("dns no callback", function() s:dns("localhost") end)
+print("getpeer", s:getpeer())
+print("getaddr", s:getaddr())
+try("hold", function() s:hold(); s:unhold() end)
+
+local srv = net.createServer()
+try("listen no callback", function() srv:listen(0) end)
+try("listen bad ip", function() srv:listen(0, "300.1.1.1", print) end)
+try("server on", function() srv:on("receive", print) end)
+try("server close", function() srv:close() end)
+print("server getaddr", srv:getaddr())
+
+local u = net.createUDPSocket()
+try("udp send port 0", function() u:send(0, "127.0.0.1", "x") end)
+try("udp send name", function() u:send(9, "localhost", "x") end)
+try("udp send empty", function() u:send(9, "127.0.0.1", "") end)
+try("udp close", function() u:close() end)
+try("udp ttl", function() u:ttl() end)
+try("udp on", function() u:on("connection", print) end)
+try("udp listen bad ip", function() u:listen(0, "x.y") end)
+
+try("resolve fn", function() net.dns.resolve("localhost") end)
+try("resolve host", function() net.dns.resolve(nil, print) end)
+try("setdnsserver ip", function() net.dns.setdnsserver("0.0.0.0") end)
+try("setdnsserver name", function() net.dns.setdnsserver("dns.example") end)
+try("setdnsserver index", function() net.dns.setdnsserver("8.8.8.8", 2) end)
+try("getdnsserver index", function() net.dns.getdnsserver(2) end)
+net.dns.setdnsserver("8.8.8.8", 1)
+print("dnsservers", net.dns.getdnsserver(), net.dns.getdnsserver(1))
+try("multicast type", function() net.multicastJoin(nil, "224.0.0.1") end)
+try("multicast if", function() net.multicastJoin("1.2", "224.0.0.1") end)
+try("multicast group", function() net.multicastJoin("any", "224") end)
+try("multicast ok", function() net.multicastJoin("any", "239.1.2.3"); net.multicastLeave("", "239.1.2.3") end)
+
+try("createConnection type", function() net.createConnection(7) end)
+try("createServer type", function() net.createServer(7) end)
+print("createConnection UDP", net.createConnection(net.UDP) ~= nil)
+print("createServer UDP", net.createServer(net.UDP) ~= nil)
+local t = net.createConnection(net.TCP, 1)
+print("secure socket has getaddr", t.getaddr ~= nil)
+
+local ts = tls.createConnection()
+try("tls connect port", function() ts:connect(0, "localhost") end)
+try("tls on name", function() ts:on("nothing", print) end)
+try("tls on fn", function() ts:on("receive", 5) end)
+try("tls send unconnected", function() ts:send("x") end)
+print("tls getpeer", ts:getpeer())
+try("verify bad pem", function() tls.cert.verify("not a certificate") end)
+try("auth bad pem", function() tls.cert.auth("not a certificate") end)
+print("verify bool", tls.cert.verify(false), net.cert.verify(true))
+print("setDebug", tls.setDebug(0))
+
+local errors = {}
+for code = -16, 0 do
+  local ok, err = pcall(function() end)
+end
+print("done")

@@ -1,0 +1,31 @@
+-- scenario: the pwm module (more-modules §6): one shared clock, six channels, the
+-- arithmetic and error texts
+-- firmware: 2.2 3.0
+local function try(label, f)
+  local ok, err = pcall(f)
+  print(label, ok, err)
+end
+print("setup", pwm.setup(1, 500, 512))
+print("duty before start", pwm.getduty(1), pwm.getclock(1))
+pwm.start(1)
+print("setduty", pwm.setduty(1, 100), pwm.getduty(1))
+print("negative duty", pwm.setduty(1, -1), pwm.getduty(1))
+print("clock clamp", pwm.setclock(1, 5000), pwm.setup(2, 70000, 0), pwm.setclock(2, 65536 + 300))
+print("not set up", pwm.getduty(3), pwm.getclock(3), pwm.setduty(3, 10), pwm.setclock(3, 100))
+pwm.stop(1)
+print("stopped keeps duty", pwm.getduty(1))
+pwm.close(1)
+print("closed", pwm.getduty(1), pwm.getclock(1))
+try("setup D0", function() return pwm.setup(0, 100, 1) end)
+try("setup 13", function() return pwm.setup(13, 100, 1) end)
+try("clock 0", function() return pwm.setup(1, 0, 1) end)
+try("duty 1024", function() return pwm.setup(1, 100, 1024) end)
+try("duty -1", function() return pwm.setup(1, 100, -1) end)
+try("setduty 1024", function() return pwm.setduty(2, 1024) end)
+try("start 3", function() return pwm.start(3) end)
+try("setclock 0", function() return pwm.setclock(2, 0) end)
+for pin = 3, 7 do pwm.setup(pin, 100, 1) end
+try("seventh", function() return pwm.setup(8, 100, 1) end)
+gpio.mode(3, gpio.OUTPUT)
+print("gpio.mode closes", pwm.getduty(3))
+print("room again", pwm.setup(8, 100, 1))

@@ -1,0 +1,23 @@
+-- scenario: rtctime (more-modules §7): unset, set, never backwards, epoch2cal, errors
+-- firmware: 2.2 3.0
+local function try(label, f)
+  local ok, err = pcall(f)
+  print(label, ok, err)
+end
+print("unset", rtctime.get())
+rtctime.set(1600000000, 250000)
+local s, us, rate = rtctime.get()
+print("set", s, us >= 250000 and us < 500000, rate)
+rtctime.set(1500000000)
+print("not backwards", (rtctime.get()) >= 1600000000)
+rtctime.set(1700000000, 0, 100)
+print("rate kept", select(3, rtctime.get()))
+print("adjust_delta", rtctime.adjust_delta(1000000))
+local cal = rtctime.epoch2cal(1600000000)
+print("epoch2cal", cal.year, cal.mon, cal.day, cal.hour, cal.min, cal.sec, cal.yday, cal.wday)
+cal = rtctime.epoch2cal(951782400)
+print("leap", cal.year, cal.mon, cal.day, cal.yday, cal.wday)
+print("cal2epoch", rtctime.cal2epoch)
+try("epoch2cal(-1)", function() return rtctime.epoch2cal(-1) end)
+try("set()", function() return rtctime.set() end)
+try("dsleep option 5", function() return rtctime.dsleep(1000, 5) end)
