@@ -21,7 +21,8 @@ import NIOCore
 ///    jumps to the earliest timer's deadline and that timer runs.
 /// 3. **Flows at real speed while the network is busy.** While at least one network
 ///    operation is outstanding (`beginNetworkOperation()`: a connect with its DNS lookup
-///    and TLS handshake, an MQTT client awaiting CONNACK, a PUBACK/PUBREC/PUBCOMP,
+///    and TLS handshake, a DNS lookup alone, an HTTP request until its result is in, an
+///    MQTT client awaiting CONNACK, a PUBACK/PUBREC/PUBCOMP,
 ///    SUBACK, UNSUBACK or PINGRESP, or with packets queued and not yet written), device
 ///    time runs at 1× real time, so a reply that never comes still meets its timeout —
 ///    after the real time the device would have waited. When the last one ends, time
