@@ -106,7 +106,7 @@ let package = Package(
                 + [.product(name: "NIOEmbedded", package: "swift-nio")]
         ),
         // Runs the real binary on scripts under lua/tests and examples/.
-        .testTarget(name: "ScenarioTests", dependencies: ["TestSupport"], exclude: ["Peers"]),
+        .testTarget(name: "ScenarioTests", dependencies: ["TestSupport", "MQTT", "MQTTCore"] + nio, exclude: ["Peers"]),
 
         // MQTT decoder fuzz target. A plain build makes a corpus replayer; `fuzz/run`
         // builds it with -sanitize=fuzzer,address -DFUZZING into .build-fuzz.

@@ -1,4 +1,6 @@
 #include "CLuaShim.h"
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static nm_Dispatcher nm_dispatch;
@@ -58,9 +60,103 @@ static int nm_gcrelease(lua_State *L) {
     return 0;
 }
 
+/* The device heap: every block the state allocates is counted; once a budget is set
+   (nm_heap_setlimit, after the host's own setup) an allocation that would take the
+   script's share past it fails, and Lua answers as on the device: an emergency full
+   collection, then "not enough memory". While Swift is in control (swift > 0) an
+   allocation never fails: a memory error raised there would unwind through Swift
+   frames (bridge rule 1); the overdraft is counted and later Lua allocations fail. */
+typedef struct nm_Heap {
+    size_t used;      /* bytes held by the state now */
+    size_t base;      /* `used` when counting started (the host's setup) */
+    size_t limit;     /* budget for used - base; 0: unlimited */
+    size_t peak;      /* highest used - base since counting started */
+    size_t charged;   /* host-side bytes charged to the budget (nm_heap_charge) */
+    int counting;
+    int swift;        /* Swift is in control: allocations must not fail */
+} nm_Heap;
+
+static size_t nm_heap_share(const nm_Heap *h) {
+    size_t total = h->used + h->charged;
+    return total > h->base ? total - h->base : 0;
+}
+
+static void *nm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    nm_Heap *h = (nm_Heap *)ud;
+    size_t old = ptr != NULL ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        h->used -= old;
+        return NULL;
+    }
+    if (h->counting && h->limit > 0 && nsize > old && !h->swift) {
+        size_t after = nm_heap_share(h) + (nsize - old);
+        if (after > h->limit) return NULL;
+    }
+    void *block = realloc(ptr, nsize);
+    if (block == NULL) return NULL;
+    h->used = h->used - old + nsize;
+    if (h->counting) {
+        size_t share = nm_heap_share(h);
+        if (share > h->peak) h->peak = share;
+    }
+    return block;
+}
+
+static nm_Heap *heap(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return (nm_Heap *)ud;
+}
+
+void nm_heap_setlimit(lua_State *L, size_t limit) {
+    nm_Heap *h = heap(L);
+    h->base = h->used + h->charged;
+    h->limit = limit;
+    h->peak = 0;
+    h->counting = 1;
+}
+
+nm_HeapStatus nm_heap_status(lua_State *L) {
+    nm_Heap *h = heap(L);
+    nm_HeapStatus status;
+    status.counting = h->counting;
+    status.limit = h->limit;
+    status.used = h->counting ? nm_heap_share(h) : h->used;
+    status.peak = h->peak;
+    return status;
+}
+
+int nm_heap_charge(lua_State *L, size_t bytes) {
+    nm_Heap *h = heap(L);
+    if (h->counting && h->limit > 0 && nm_heap_share(h) + bytes > h->limit) return 0;
+    h->charged += bytes;
+    if (h->counting && nm_heap_share(h) > h->peak) h->peak = nm_heap_share(h);
+    return 1;
+}
+
+void nm_heap_credit(lua_State *L, size_t bytes) {
+    nm_Heap *h = heap(L);
+    h->charged -= bytes < h->charged ? bytes : h->charged;
+}
+
+/* As luaL_newstate's: an error outside any protected call ends the process. */
+static int nm_panic(lua_State *L) {
+    fprintf(stderr, "PANIC: unprotected error in call to Lua API (%s)\n", lua_tostring(L, -1));
+    fflush(stderr);
+    return 0;
+}
+
 lua_State *nm_newstate(void) {
-    lua_State *L = luaL_newstate();
-    if (L == NULL) return NULL;
+    nm_Heap *h = (nm_Heap *)calloc(1, sizeof(nm_Heap));
+    if (h == NULL) return NULL;
+    h->swift = 1;
+    lua_State *L = lua_newstate(nm_alloc, h);
+    if (L == NULL) {
+        free(h);
+        return NULL;
+    }
+    lua_atpanic(L, nm_panic);
     nm_Extra *e = (nm_Extra *)lua_newuserdata(L, sizeof(nm_Extra));
     /* The extra record lives as long as the state: anchor it in the registry. */
     luaL_ref(L, LUA_REGISTRYINDEX);
@@ -77,14 +173,24 @@ lua_State *nm_newstate(void) {
     return L;
 }
 
-void nm_close(lua_State *L) { lua_close(L); }
+void nm_close(lua_State *L) {
+    nm_Heap *h = heap(L);
+    /* __gc metamethods run now and may call Swift: nothing may fail. */
+    h->swift = 1;
+    lua_close(L);
+    free(h);
+}
 
 static int nm_trampoline(lua_State *L) {
     void **slot = (void **)lua_touserdata(L, lua_upvalueindex(1));
     if (slot == NULL || *slot == NULL) return luaL_error(L, "function of a closed runtime");
     /* No collection (hence no __gc that could raise) while Swift runs. */
     int held = nm_gchold(L);
+    nm_Heap *h = heap(L);
+    int swift = h->swift;
+    h->swift = 1;
     nm_Status status = nm_dispatch(L, *slot);
+    h->swift = swift;
     if (held) nm_gcrelease(L);
     switch (status.kind) {
     case NM_RETURN:
@@ -155,6 +261,9 @@ int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen) {
     lua_pushcfunction(L, nm_traceback);
     lua_insert(L, base);
     int status = LUA_OK;
+    nm_Heap *h = heap(L);
+    int swift = h->swift;
+    h->swift = 0;
     int released = extra(L)->gcheld;
     if (released) {
         /* Releasing may run a __gc: protected, so its error becomes this call's. */
@@ -168,6 +277,7 @@ int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen) {
         lua_replace(L, base + 1);
         lua_settop(L, base + 1);
     }
+    h->swift = swift;
     /* Also when the script restarted a collector it had stopped. */
     nm_gchold(L);
     lua_remove(L, base);
@@ -181,6 +291,12 @@ int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen) {
 }
 
 int nm_load(lua_State *L, const char *buf, size_t len, const char *chunkname) {
-    return luaL_loadbufferx(L, buf, len, chunkname, "bt");
+    /* Protected: a chunk too large for the budget fails to load ("not enough memory"). */
+    nm_Heap *h = heap(L);
+    int swift = h->swift;
+    h->swift = 0;
+    int status = luaL_loadbufferx(L, buf, len, chunkname, "bt");
+    h->swift = swift;
+    return status;
 }
 

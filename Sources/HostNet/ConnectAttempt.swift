@@ -14,6 +14,8 @@ final class ConnectAttempt {
     /// The channel the attempt succeeded with.
     private(set) var winner: (any Channel)?
     var timeout: ClockTask?
+    /// Outstanding on the clock from the start (DNS, TCP, TLS) until decided.
+    var operation: NetworkOperation?
     /// The readiness handler of each channel the attempt made, until TCP is decided.
     var readiness: [ObjectIdentifier: (ConnectReadinessHandler, ChannelHandlerContext)] = [:]
 
@@ -29,6 +31,7 @@ final class ConnectAttempt {
         isCompleted = true
         winner = channel
         timeout?.cancel()
+        operation?.isActive = false
         promise.succeed(channel)
     }
 
@@ -36,6 +39,7 @@ final class ConnectAttempt {
         guard !isCompleted else { return }
         isCompleted = true
         timeout?.cancel()
+        operation?.isActive = false
         promise.fail(error)
     }
 }

@@ -45,6 +45,7 @@ final class FaultInjectionHandler: ChannelDuplexHandler, RemovableChannelHandler
     /// Bytes that arrived from the peer, and that the device wrote (before any fault).
     private(set) var bytesIn = 0
     private(set) var bytesOut = 0
+    private var flushedOut = 0
 
     private let clock: DeviceClock
 
@@ -219,6 +220,14 @@ final class FaultInjectionHandler: ChannelDuplexHandler, RemovableChannelHandler
         if cut {
             context.flush()
             cutNow(context: context)
+        }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        context.flush()
+        if bytesOut != flushedOut {
+            flushedOut = bytesOut
+            if !endpoint.accepted { injector?.onOutboundFlush?(endpoint) }
         }
     }
 

@@ -108,6 +108,9 @@ public final class FaultInjector {
     public private(set) var log: [String] = []
     /// Called for each line added to `log`.
     public var onEvent: ((String) -> Void)?
+    /// Called when an outgoing connection hands new bytes to its socket (inside the
+    /// device's flush: defer real work).
+    public var onOutboundFlush: ((Endpoint) -> Void)?
 
     enum RuleChange {
         case delay(TimeAmount)

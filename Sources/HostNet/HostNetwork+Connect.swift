@@ -1,3 +1,4 @@
+import Board
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -27,6 +28,9 @@ extension HostNetwork {
         }
         let attempt = ConnectAttempt(
             host: targetHost, port: targetPort, usesTLS: tls != nil, promise: eventLoop.makePromise())
+        // Virtual time waits for the connect (DeviceClock, rule 3).
+        attempt.operation = clock.makeNetworkOperation()
+        attempt.operation?.isActive = true
         let ipAddress = try? SocketAddress(ipAddress: targetHost, port: targetPort)
         let faultEndpoint = FaultInjector.Endpoint(
             host: host, port: port, targetHost: targetHost, targetPort: targetPort, accepted: false)
@@ -131,6 +135,8 @@ extension HostNetwork {
         }
         let boundInitializer = NIOLoopBound(initializer, eventLoop: eventLoop)
         let (udpHost, udpPort) = (targetHost, targetPort)
+        let operation = NIOLoopBound(clock.makeNetworkOperation(), eventLoop: eventLoop)
+        operation.value.isActive = true
         return DatagramBootstrap(group: eventLoop)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try boundInitializer.value(channel) }
@@ -139,5 +145,6 @@ extension HostNetwork {
             .flatMapErrorThrowing { error in
                 throw Self.classify(error, host: udpHost, port: udpPort)
             }
+            .always { _ in operation.value.isActive = false }
     }
 }

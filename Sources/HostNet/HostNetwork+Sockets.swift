@@ -39,8 +39,11 @@ extension HostNetwork {
         }
         if let literal = Self.ipv4Literal(target) { return eventLoop.makeSucceededFuture(literal) }
         let promise = eventLoop.makePromise(of: String?.self)
+        // Virtual time waits for the lookup (DeviceClock, rule 3).
+        clock.beginNetworkOperation()
         DispatchQueue.global().async { promise.succeed(Self.lookupIPv4(target)) }
-        return promise.futureResult
+        let clock = NIOLoopBound(self.clock, eventLoop: eventLoop)
+        return promise.futureResult.always { _ in clock.value.endNetworkOperation() }
     }
 
     /// `text` if it is an IPv4 literal (dotted quad), normalised; else nil.

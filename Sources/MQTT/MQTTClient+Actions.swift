@@ -21,7 +21,14 @@ extension MQTTClient {
         }
         if let closeCause { handler?.close(cause: closeCause) }
         rescheduleTimer()
+        updateNetworkOperation()
         events.drainIfPossible()
+    }
+
+    /// Reports to the clock whether this client waits for the network (see
+    /// `MQTTSession.awaitsNetwork`; the connect itself is HostNet's operation).
+    func updateNetworkOperation() {
+        networkOperation.isActive = handler != nil && session.awaitsNetwork
     }
 
     // MARK: - Timer

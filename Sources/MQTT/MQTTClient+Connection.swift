@@ -18,6 +18,7 @@ extension MQTTClient {
         session.connectionClosed()
         events.removeAll()
         cancelTimer()
+        updateNetworkOperation()
     }
 
     /// Whether `handler` is the current connection's and it has not been given up.
@@ -89,6 +90,7 @@ extension MQTTClient {
         self.handler = nil
         cancelTimer()
         session.connectionClosed()
+        updateNetworkOperation()
         events.append(.closed(cause))
         events.drainIfPossible()
     }

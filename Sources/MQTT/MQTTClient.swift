@@ -70,6 +70,8 @@ public final class MQTTClient {
     @exclusivity(unchecked) var timer: ClockTask?
     @exclusivity(unchecked) var timerDeadline: NIODeadline?
     @exclusivity(unchecked) var connectOptions = MQTTConnectOptions(clientID: [])
+    /// Outstanding on the clock while the session awaits the broker (virtual time).
+    let networkOperation: NetworkOperation
 
     /// Identifies one `connect` call: its late results are ignored once it is abandoned.
     final class ConnectToken {}
@@ -81,6 +83,7 @@ public final class MQTTClient {
         self.network = network
         self.configuration = configuration
         self.events = DeferredEvents(eventLoop: network.eventLoop, handler: eventHandler)
+        self.networkOperation = network.clock.makeNetworkOperation()
         self.session = MQTTSession(configuration: .init(
             maxInflight: configuration.maxInflight,
             connectSendTimeout: configuration.connectSendTimeout,

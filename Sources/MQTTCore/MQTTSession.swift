@@ -128,6 +128,20 @@ public struct MQTTSession: Sendable {
         }
     }
 
+    /// Whether a PINGREQ has been sent and its PINGRESP has not arrived.
+    public var isAwaitingPingResponse: Bool { pingOutstanding }
+    /// Whether the connection waits for the broker or for its own output: CONNECT or
+    /// CONNACK pending, a reply outstanding (PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK,
+    /// PINGRESP), entries queued and not yet sent, or closing. Virtual time does not
+    /// jump past such a state (`DeviceClock`, rule 3).
+    public var awaitsNetwork: Bool {
+        switch state {
+        case .idle: return false
+        case .awaitingConnectWrite, .awaitingConnAck, .closing: return true
+        case .connected: return pingOutstanding || !outstanding.isEmpty || !pending.isEmpty
+        }
+    }
+
     /// Entries queued and not yet sent.
     public var pendingCount: Int { pending.count }
     /// Entries sent and waiting for a broker reply.

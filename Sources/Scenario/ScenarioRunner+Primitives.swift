@@ -207,6 +207,7 @@ extension ScenarioRunner {
             } catch {
                 throw .message("publish: \(error)")
             }
+            beginSync()  // virtual time: until the device has had it
             return 0
         }
     }

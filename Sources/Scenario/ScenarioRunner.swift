@@ -46,6 +46,11 @@ public final class ScenarioRunner {
     var clientReady = false
     var startDevice: (() -> Void)?
     var consoleLine: [UInt8] = []
+    /// Virtual time: the sync barrier through the broker (see `beginSync`).
+    var syncOperation: NetworkOperation?
+    var syncAgain = false
+    var syncToken = 0
+    lazy var syncTopic: [UInt8] = Array("nodemcu-host/scenario-sync/\(Self.processID)".utf8)
 
     /// A scenario for `runtime`, from `code` (chunk name `@FILE`).
     public init(runtime: Runtime, name: String, code: [UInt8]) {
@@ -103,7 +108,57 @@ public final class ScenarioRunner {
                 message: "scenario: \(needsBroker) needs the broker: call broker(\"host:port\") (as the device script names it)")
             return
         }
-        if broker != nil { connectClient() } else { bootDevice() }
+        if broker != nil {
+            if runtime.clock.isVirtual {
+                faults.onOutboundFlush = { [unowned self] _ in beginSync() }
+            }
+            connectClient()
+        } else {
+            bootDevice()
+        }
+    }
+
+    // MARK: Virtual time and the broker
+
+    /// Under `--virtual-time`, time may jump as soon as the device has nothing
+    /// outstanding, which a QoS 0 publish on its way through the broker to the scenario's
+    /// client is not. So whenever the device hands bytes to a connection (and after each
+    /// `publish` of the scenario), the scenario holds a network operation of the clock
+    /// until a message of its own, published behind them, has come back from the broker:
+    /// what the device sent before it has then been delivered (mosquitto handles clients
+    /// in order on one thread).
+    func beginSync() {
+        guard runtime.clock.isVirtual, client != nil else { return }
+        if syncOperation?.isActive == true {
+            syncAgain = true
+            return
+        }
+        if syncOperation == nil { syncOperation = runtime.clock.makeNetworkOperation() }
+        syncOperation?.isActive = true
+        // After the flush that called this has completed.
+        runtime.eventLoop.assumeIsolated().execute { [self] in sendSync() }
+    }
+
+    private func sendSync() {
+        guard let client, clientReady, !ended else {
+            syncOperation?.isActive = false
+            return
+        }
+        syncToken += 1
+        do {
+            try client.publish(topic: syncTopic, payload: Array(String(syncToken).utf8), qos: 0, retain: false)
+        } catch {
+            syncOperation?.isActive = false
+        }
+    }
+
+    private func syncArrived(_ payload: [UInt8]) {
+        guard payload == Array(String(syncToken).utf8) else { return }
+        syncOperation?.isActive = false
+        if syncAgain {
+            syncAgain = false
+            beginSync()
+        }
     }
 
     private func bootDevice() {
@@ -146,6 +201,7 @@ public final class ScenarioRunner {
         timers.removeAll()
         client?.abort()
         client = nil
+        syncOperation?.isActive = false
         runtime.board.gpio.observeOutputs("scenario", nil)
         vm.close()
     }
@@ -231,6 +287,10 @@ public final class ScenarioRunner {
             guard !message.retain else { return }
             let topic = Array(message.topic.readableBytesView)
             let payload = Array(message.payload.readableBytesView)
+            if topic == syncTopic {
+                syncArrived(payload)
+                return
+            }
             dispatch("publish") { lua in
                 lua.push(topic)
                 lua.push(payload)
@@ -239,6 +299,7 @@ public final class ScenarioRunner {
         case .closed(let cause):
             if clientReady { log("the scenario's MQTT client lost the broker (\(cause))") }
             clientReady = false
+            syncOperation?.isActive = false
         default:
             break
         }

@@ -15,6 +15,10 @@ struct HostCommand: ParsableCommand {
             The process ends when nothing can produce a callback any more (no armed \
             timer, no connecting or connected client), or after --run-for.
 
+            Porting tests: `nodemcu-host test [PATH...]` runs *_test.lua and NTest_*.lua \
+            files, each in a fresh runtime, with TAP (--tap) and JUnit (--junit FILE) \
+            output; see `nodemcu-host test --help`.
+
             Exit status: 0 when idle or when --run-for ends; n for os.exit(n); 1 for \
             an uncaught error (a script that does not load, an error in the main \
             chunk, an error in a callback under --on-error exit); 2 for bad usage; \
@@ -38,7 +42,7 @@ struct HostCommand: ParsableCommand {
             valueName: "FROM=TO"))
     var remap: [String] = []
 
-    @Option(name: .customLong("run-for"), help: ArgumentHelp("Stop after SECONDS and exit 0 (devices never exit).", valueName: "SECONDS"))
+    @Option(name: .customLong("run-for"), help: ArgumentHelp("Stop after SECONDS of device time and exit 0 (devices never exit; with --virtual-time a script whose timers never stop needs it).", valueName: "SECONDS"))
     var runFor: Double?
 
     @Option(
@@ -93,12 +97,48 @@ struct HostCommand: ParsableCommand {
     @Flag(help: "One stderr line per MQTT packet and timer event.")
     var trace = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Run device time N times faster than real time (tmr, MQTT keepalive and every timeout alike; --run-for counts device time).",
+            valueName: "N"))
+    var speed: Double?
+
+    @Flag(
+        name: .customLong("virtual-time"),
+        help: "Skip idle time: when nothing can run and no network operation is outstanding (a connect, an unacknowledged MQTT packet, an unanswered PINGREQ), device time jumps to the next timer; while one is outstanding it runs at real speed. --run-for counts device time.")
+    var virtualTime = false
+
+    @Option(
+        help: ArgumentHelp(
+            "The device's free heap for the script: past it allocations fail with \"not enough memory\" as on the ESP8266 (after an emergency collection); node.heap() reports what is left; the peak is printed at exit. Suffixes k (1024) and M (1048576). The host's own tables do not count.",
+            valueName: "BYTES"))
+    var heap: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Device defaults: esp8266 sets --heap 44k (about the free heap of a 2.2.1 build after boot) unless --heap is given.",
+            valueName: "esp8266"))
+    var device: String?
+
+    @Flag(
+        help: "Report, with file:line, what runs here but not on the device: Lua 5.3-only syntax (checked by luac5.1), io/os beyond os.exit, Lua 5.3-only functions, modules outside the default firmware build, floats that print as 5.0. Any finding makes the exit status 1.")
+    var strict = false
+
+    @Option(
+        help: ArgumentHelp(
+            "At exit, write a JSON report to FILE: MQTT messages published and received per topic (count, bytes), connects, disconnects, reconnects, timers fired, errors, peak heap, wall and device time.",
+            valueName: "FILE.json"))
+    var report: String?
+
     @Argument(
         help: ArgumentHelp("The script ('-' reads it from standard input) and its arguments (arg[1], …).", valueName: "script.lua [args...]"))
     var scriptAndArguments: [String] = []
 
     /// Options that take a value, so `split` does not mistake the value for the script.
-    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--cafile", "--board", "--scenario"]
+    static let optionsWithValues: Set<String> = [
+        "-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap",
+        "--cafile", "--board", "--speed", "--heap", "--device", "--report", "--scenario",
+    ]
 
     /// Splits the command line at the script: host options before it, the script
     /// and its own arguments (which may look like options) from it on.
@@ -132,9 +172,41 @@ struct HostCommand: ParsableCommand {
                 throw ValidationError("--remap: \(error)")
             }
         }
+        if let speed, !(speed > 0 && speed.isFinite) {
+            throw ValidationError("--speed takes a positive number.")
+        }
+        if speed != nil && virtualTime {
+            throw ValidationError("--speed and --virtual-time cannot be used together.")
+        }
+        if let heap, Self.parseBytes(heap) == nil {
+            throw ValidationError("--heap takes a number of bytes, optionally with k or M (e.g. 40k).")
+        }
+        if let device, device != "esp8266" {
+            throw ValidationError("--device: the only device is esp8266.")
+        }
         if scriptAndArguments.first == "-" && interactive {
             throw ValidationError("-i cannot be used when the script is read from standard input ('-').")
         }
+    }
+
+    /// `40960`, `40k` (×1024) or `1M` (×1048576); nil if malformed or not positive.
+    static func parseBytes(_ text: String) -> Int? {
+        var digits = Substring(text)
+        var factor = 1
+        switch digits.last {
+        case "k"?, "K"?: factor = 1024
+        case "m"?, "M"?: factor = 1024 * 1024
+        default: break
+        }
+        if factor > 1 { digits = digits.dropLast() }
+        guard let value = Int(digits), value > 0, value <= Int(Int32.max) / factor else { return nil }
+        return value * factor
+    }
+
+    /// The heap budget the options ask for (`--heap`, else the `--device` default).
+    var heapLimit: Int? {
+        if let heap { return Self.parseBytes(heap) }
+        return device == "esp8266" ? 44 * 1024 : nil
     }
 
     func run() throws {

@@ -40,6 +40,10 @@ struct Launcher {
             break
         }
 
+        // Relative to where the command was given, not to the --fs root.
+        let reportPath = command.report.map(FileSystem.absoluteForWriting)
+        // --strict parses the script with luac5.1: by a path that works after the chdir.
+        var scriptCheckPath = scriptPath.flatMap { $0 == "-" ? nil : FileSystem.absolute($0) }
         // Read before changing to the file system root: the path is the user's.
         var boardSettings: BoardSettings?
         if let boardPath = command.board {
@@ -60,6 +64,7 @@ struct Launcher {
 
         if let root = command.fsRoot ?? scriptPath.flatMap({ $0 == "-" ? nil : FileSystem.directoryName($0) }) {
             guard chdir(root) == 0 else { fail("--fs \(root): cannot use it as the file system root", status: 2) }
+            if command.fsRoot == nil, let path = scriptPath { scriptCheckPath = FileSystem.baseName(path) }
         }
 
         var options = RuntimeOptions()
@@ -70,6 +75,9 @@ struct Launcher {
         options.maxInflight = command.maxInflight
         options.busyPollWindow = .microseconds(Int64(command.busyPoll))
         options.trace = command.trace
+        options.clockMode = command.virtualTime ? .virtual : command.speed.map { .accelerated(factor: $0) } ?? .real
+        options.heapLimit = command.heapLimit
+        options.strict = command.strict
         options.expose = command.expose
         if let cafile = command.cafile {
             // Read now: a missing file fails before anything runs.
@@ -101,8 +109,12 @@ struct Launcher {
         let loop = group.next()
         let commandChunks = command.chunks.map { Chunk(name: "=(command line)", code: Array($0.utf8)) }
         let runFor = command.runFor
-        let started = try! loop.submit { [options, script, wantsRepl, scenario] in
+        let wantsReport = command.report != nil
+        let started = try! loop.submit { [options, script, wantsRepl, scriptCheckPath, scenario] in
             let runtime = Runtime(eventLoop: loop, options: options)
+            let report = wantsReport ? RunReport() : nil
+            report?.attach(to: runtime)
+            if options.strict, let scriptCheckPath { runtime.checkSyntax(ofFile: scriptCheckPath) }
             // Standard input is UART 0: read for the REPL, or once a script registers
             // uart.on("data", fn) (ConsoleInput).
             let bound = NIOLoopBound(runtime, eventLoop: loop)
@@ -134,17 +146,41 @@ struct Launcher {
                 runtime.start(body)
             }
             if let runFor {
-                loop.assumeIsolated().scheduleTask(in: .nanoseconds(Int64(runFor * 1e9))) {
+                // Device time: under --speed or --virtual-time the run covers that much of it;
+                // timers due at exactly SECONDS still run (1 µs later than they).
+                runtime.clock.schedule(in: .nanoseconds(Int64(runFor * 1e9)) + .microseconds(1)) {
                     scenarioRunner?.runEnding()  // a pending expectation fails the run
                     runtime.finish(status: 0)
                 }
             }
             if wantsRepl { runtime.console.startReading() }
-            return (runtime.exitStatus, runtime.network.capture)
+            return (runtime.exitStatus, runtime.network.capture, NIOLoopBound((runtime, report), eventLoop: loop))
         }.wait()
 
-        let status = (try? started.0.wait()) ?? 1
+        var status = (try? started.0.wait()) ?? 1
         started.1?.close()
+        let bound = started.2
+        let runStatus = status
+        let summary = try? loop.submit { () -> (peak: Int, findings: Int, report: String?) in
+            let runtime = bound.value.0
+            var finalStatus = runStatus
+            if runtime.options.strict, !runtime.portabilityProblems.isEmpty, finalStatus == 0 { finalStatus = 1 }
+            return (runtime.heapPeak, runtime.portabilityProblems.count,
+                    bound.value.1?.json(runtime: runtime, exitStatus: finalStatus))
+        }.wait()
+        if let summary {
+            if let limit = options.heapLimit {
+                Console.diagnostic("heap: peak \(summary.peak) of \(limit) bytes")
+            }
+            if options.strict, summary.findings > 0 {
+                Console.diagnostic("--strict: \(summary.findings) portability problem\(summary.findings == 1 ? "" : "s") (exit status 1)")
+                if status == 0 { status = 1 }
+            }
+            if let path = reportPath, let json = summary.report, !FileSystem.write(path, Array(json.utf8)) {
+                Console.diagnostic("--report \(path): cannot write the file")
+                if status == 0 { status = 1 }
+            }
+        }
         LineReader.saveHistory()
         exit(status)
     }
@@ -167,6 +203,26 @@ enum FileSystem {
             if n > 0 { result.append(contentsOf: buffer[0..<n]) }
             if n < buffer.count { return ferror(file) == 0 ? result : nil }
         }
+    }
+
+    static func write(_ path: String, _ bytes: [UInt8]) -> Bool {
+        guard let file = fopen(path, "wb") else { return false }
+        let written = fwrite(bytes, 1, bytes.count, file)
+        return fclose(file) == 0 && written == bytes.count
+    }
+
+    /// `path` made absolute against the current directory (the file may not exist yet).
+    static func absoluteForWriting(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        guard let cwd = getcwd(nil, 0) else { return path }
+        defer { free(cwd) }
+        return String(cString: cwd) + "/" + path
+    }
+
+    static func absolute(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     static func baseName(_ path: String) -> String {

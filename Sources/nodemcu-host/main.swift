@@ -6,6 +6,12 @@ import NodeMCU
 // A closed pipe on stdout must not kill the process mid-write.
 signal(SIGPIPE, SIG_IGN)
 
+// `nodemcu-host test …`: the porting-test runner (a script named "test" still runs as
+// `nodemcu-host ./test`).
+if CommandLine.arguments.count > 1 && CommandLine.arguments[1] == "test" {
+    TestCommand.main(Array(CommandLine.arguments.dropFirst(2)))
+}
+
 do {
     // As lua.c: everything from the script on belongs to the script.
     let (hostArguments, scriptAndArguments) = HostCommand.split(Array(CommandLine.arguments.dropFirst()))

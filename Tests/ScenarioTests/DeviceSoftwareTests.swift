@@ -70,9 +70,51 @@ final class DeviceSoftwareTests: XCTestCase {
 
     func testNodeInputRunsLinesThroughTheInterpreter() throws {
         let v22 = try HostProcess.run(["-e", #"node.input("=6*7") node.input(("x"):rep(300)) print("first")"#])
-        XCTAssertEqual(v22.stdout, "first\n42\n", "after the current code; 256 bytes or more ignored")
+        XCTAssertEqual(v22.stdout, "first\n42\n> ", "after the current code, then the prompt; 256 bytes or more ignored")
         let v30 = try HostProcess.run(["--firmware", "3.0", "-e", #"node.input("y = 5\n=y") node.input("+1\nfor i = 1, 2 do\nprint(i) end\n")"#])
-        XCTAssertEqual(v30.stdout, "6\n1\n2\n", "one newline-terminated line per task; text waits for its newline")
+        XCTAssertEqual(v30.stdout, "> 6\n> >> 1\n2\n> ", "one newline-terminated line per task; text waits for its newline")
+    }
+
+    /// Regressions found by examples/projects/telnet_console: a chunk typed over several
+    /// node.input lines continues (2.2 dropped every line after the first while the
+    /// chunk was incomplete), each line is followed by its prompt on the console (so a
+    /// telnet client sees `> ` and `>> `), and an error in such a line is printed and the
+    /// device goes on, even under `--on-error exit`.
+    func testNodeInputContinuesChunksPromptsAndSurvivesErrors() throws {
+        let script = #"""
+            local lines = {"for i = 1, 2 do", "print(i) end", "error('typed')", "=1+1"}
+            local n = 0
+            local t = tmr.create()
+            t:alarm(20, tmr.ALARM_AUTO, function()
+              n = n + 1
+              if lines[n] then node.input(lines[n] .. "\n") else t:unregister() print("still running") end
+            end)
+            """#
+        for profile in ["2.2", "3.0"] {
+            let result = try HostProcess.run(["--firmware", profile, "--on-error", "exit", "-e", script])
+            XCTAssertEqual(result.status, 0, "firmware \(profile): \(result.stderr)")
+            let prefix = profile == "3.0" ? "Lua error: " : ""
+            XCTAssertEqual(result.stdout, """
+                >> 1
+                2
+                > \(prefix)stdin:1: typed
+                stack traceback:
+                \t[C]: in function 'error'
+                \tstdin:1: in main chunk
+                > 2
+                > still running
+
+                """, "firmware \(profile)")
+        }
+    }
+
+    /// 2.2: while a node.input line waits for its task, or while the interpreter runs a
+    /// console line, further calls are ignored (the firmware's line_position check).
+    func testNodeInputIn22IgnoresCallsWhileALineIsPending() throws {
+        let result = try HostProcess.run(["-e", #"node.input("print('a')") node.input("print('b')")"#])
+        XCTAssertEqual(result.stdout, "a\n> ")
+        let fromConsole = try HostProcess.run(["-i"], input: "node.input(\"print('c')\") print('d')\n")
+        XCTAssertEqual(fromConsole.stdout, "d\n", "a call made from the console itself does nothing")
     }
 
     // MARK: crypto against openssl

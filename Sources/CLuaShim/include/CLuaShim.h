@@ -37,6 +37,27 @@ lua_State *nm_newstate(void);
 /// Closes the state; every pending __gc runs, errors in them are ignored by Lua.
 void nm_close(lua_State *L);
 
+/// The device heap budget of a state (see nm_heap_setlimit).
+typedef struct nm_HeapStatus {
+    int counting;   ///< a budget was set: `used` and `peak` are the script's share
+    size_t limit;   ///< the budget in bytes; 0: unlimited
+    size_t used;    ///< bytes the script holds now (all bytes of the state if not counting)
+    size_t peak;    ///< the highest `used` since counting started
+} nm_HeapStatus;
+
+/// Starts counting the script's share of the heap from now (what the state holds
+/// already, the host's module tables and prelude, does not count) with a budget of
+/// `limit` bytes (0: count without a limit). An allocation past the budget fails as on
+/// the device (emergency collection first, then "not enough memory"), except while
+/// Swift is in control (never raises into Swift; the overdraft is counted).
+void nm_heap_setlimit(lua_State *L, size_t limit);
+nm_HeapStatus nm_heap_status(lua_State *L);
+/// Charges `bytes` of host-side memory that lives in the device's heap (MQTT queues,
+/// socket buffers) to the budget. Returns 0, charging nothing, if it does not fit.
+int nm_heap_charge(lua_State *L, size_t bytes);
+/// Gives back bytes charged with nm_heap_charge.
+void nm_heap_credit(lua_State *L, size_t bytes);
+
 /// Pushes a Lua function that runs the Swift body `function` (retained; released
 /// when the function is collected or the state is closed).
 void nm_pushfunction(lua_State *L, void *function);

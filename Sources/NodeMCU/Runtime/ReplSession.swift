@@ -15,6 +15,7 @@ public final class ReplSession {
 
     unowned let runtime: Runtime
     private var pending: [UInt8] = []
+    private var applyPolicy = true
 
     public init(runtime: Runtime) {
         self.runtime = runtime
@@ -23,9 +24,16 @@ public final class ReplSession {
     /// Evaluates one input line (without its newline).
     /// Whether an incomplete chunk waits for more lines (a half-entered line).
     public var isContinuing: Bool { !pending.isEmpty }
+    /// Whether a line is being run now (its code, or the printing of its results).
+    public private(set) var isExecuting = false
 
-    public func feed(_ line: String) -> Prompt {
+    /// `errorsApplyPolicy` false (lines from `node.input`): errors are printed and the
+    /// device goes on, as the firmware's console does, whatever `--on-error` says.
+    public func feed(_ line: String, errorsApplyPolicy: Bool = true) -> Prompt {
+        applyPolicy = errorsApplyPolicy
         guard !runtime.halted else { return .primary }
+        isExecuting = true
+        defer { isExecuting = false }
         let lua = runtime.lua
         var text = Array(line.utf8)
         if pending.isEmpty, text.first == UInt8(ascii: "=") {
@@ -42,7 +50,7 @@ public final class ReplSession {
             }
             pending = []
             let error = LuaCallError(message: message, traceback: message)
-            runtime.reportTopLevelError(error, repl: true)
+            runtime.reportTopLevelError(error, repl: true, applyPolicy: applyPolicy)
             return .primary
         }
         pending = []
@@ -61,13 +69,13 @@ public final class ReplSession {
                 _ = lua.getGlobal("print")
                 lua.insert(at: base + 1)
                 if case .error(let error) = lua.pcall(arguments: count, results: 0) {
-                    runtime.reportTopLevelError(error, repl: true)
+                    runtime.reportTopLevelError(error, repl: true, applyPolicy: applyPolicy)
                 }
             }
             lua.top = base
         case .error(let error):
             lua.top = base
-            runtime.reportTopLevelError(error, repl: true)
+            runtime.reportTopLevelError(error, repl: true, applyPolicy: applyPolicy)
         }
         runtime.scheduleIdleCheck()
     }

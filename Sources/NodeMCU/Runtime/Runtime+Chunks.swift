@@ -43,6 +43,7 @@ extension Runtime {
         guard !halted else { return false }
         if let message = lua.load(chunk.code, chunkName: chunk.name) {
             Console.diagnostic(message)
+            emit(.error(message: message))
             applyErrorPolicy()
             return false
         }

@@ -91,6 +91,13 @@ public final class Runtime {
     /// Quirk warnings already printed (one per call site per run, spec §0.3).
     @exclusivity(unchecked) public var quirkWarnings = QuirkWarnings()
 
+    /// Watchers of what the device does (`observe(_:)`, `Runtime+Observers.swift`).
+    var observers: [(RuntimeEvent) -> Void] = []
+    /// The highest script heap share of any boot so far (`heapPeak`).
+    var heapPeakOfEarlierBoots = 0
+    /// `--strict` findings, one line each (`PortabilityCheck`).
+    public internal(set) var portabilityFindings: [String] = []
+
     /// The exit status, once the process should end.
     public var exitStatus: EventLoopFuture<Int32> { exitPromise.futureResult }
 
@@ -99,7 +106,7 @@ public final class Runtime {
         self.eventLoop = eventLoop
         self.options = options
         self.exitPromise = eventLoop.makePromise()
-        self.clock = DeviceClock(eventLoop: eventLoop)
+        self.clock = DeviceClock(eventLoop: eventLoop, mode: options.clockMode)
         self.bootTime = clock.now
         self.board = Board(clock: clock, chipID: options.chipID, settings: options.board)
         self.vm = LuaVM()
@@ -136,6 +143,9 @@ public final class Runtime {
         vm.openStandardLibraries()
         Prelude.install(in: self)
         modules.installAll(in: self)
+        if options.strict { PortabilityCheck.install(in: self) }
+        // From here on the script's allocations count (`--heap`).
+        lua.setHeapBudget(options.heapLimit)
     }
 
     // MARK: Handles and exit-when-idle
@@ -182,6 +192,7 @@ public final class Runtime {
         halted = true
         abortAllHandles()
         eventLoop.assumeIsolated().execute {
+            self.noteHeapPeak()
             self.vm.close()
             self.exitPromise.succeed(status)
         }
@@ -224,6 +235,7 @@ public final class Runtime {
 
     /// Prints a callback error as the device does, then applies `--on-error`.
     public func reportCallbackError(_ error: LuaCallError, kind: CallbackKind) {
+        emit(.error(message: error.message))
         if profile == .v3_0 && kind == .task {
             if let handler = errorHandler {
                 // A script-installed handler takes the traceback; the device does
@@ -244,14 +256,17 @@ public final class Runtime {
     }
 
     /// Reports an error of the script's top level or a REPL line (spec §1.4).
-    public func reportTopLevelError(_ error: LuaCallError, repl: Bool) {
+    /// `applyPolicy` false: printed only (a line fed by `node.input`, which the device
+    /// reports and forgets, whatever `--on-error` says about the script's own errors).
+    public func reportTopLevelError(_ error: LuaCallError, repl: Bool, applyPolicy: Bool = true) {
+        emit(.error(message: error.message))
         switch (profile, repl) {
         case (.v2_2, false): print("lua: " + error.traceback)
         case (.v2_2, true): print(error.traceback)
         case (.v3_0, false): print(error.traceback)
         case (.v3_0, true): print("Lua error: " + error.traceback)
         }
-        applyErrorPolicy()
+        if applyPolicy { applyErrorPolicy() }
     }
 
     /// Acts on `--on-error` after an error has been printed.
@@ -271,6 +286,7 @@ public final class Runtime {
 
     /// Device-console output: `node.output`'s function when one is set, else the serial port.
     public func consoleWrite(_ bytes: UnsafeRawBufferPointer) {
+        if !observers.isEmpty { emit(.console(Array(bytes))) }
         if let consoleRedirect { consoleRedirect(bytes) } else { serialWrite(bytes) }
     }
 
@@ -305,6 +321,7 @@ public final class Runtime {
             return
         }
         Console.diagnostic("restarting (\(reason))")
+        emit(.reboot(reason: reason))
         if delay > .zero {
             abortAllHandles()
             clock.schedule(in: delay) { self.performReboot(kind: kind) }
@@ -341,6 +358,7 @@ public final class Runtime {
         preludeHost = nil
         console.resetForReboot()
         // Close first: the __gc of every object still calls into its module.
+        noteHeapPeak()
         vm.close()
         modules = ModuleRegistry()
         vm = LuaVM()

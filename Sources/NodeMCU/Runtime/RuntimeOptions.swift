@@ -27,6 +27,12 @@ public struct RuntimeOptions: Sendable {
     /// Give up restarting after this many restarts within `restartWindowSeconds`.
     public var maxRestarts = 5
     public var restartWindowSeconds: Int64 = 10
+    /// `--speed N` / `--virtual-time`: how device time runs (`DeviceClock.Mode`).
+    public var clockMode: DeviceClock.Mode = .real
+    /// `--heap BYTES`: the script's heap budget (nil: unlimited; the peak is still counted).
+    public var heapLimit: Int?
+    /// `--strict`: report what runs here but not on the device (`PortabilityCheck`).
+    public var strict = false
     /// `--board FILE`: the simulated board's starting state and scheduled changes.
     public var board = BoardSettings()
 

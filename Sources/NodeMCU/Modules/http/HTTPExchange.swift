@@ -15,6 +15,8 @@ final class HTTPExchange: RuntimeHandle {
     private var done = false
     private var timer: ClockTask?
     private var channel: (any Channel)?
+    /// The request is outstanding until its result is in (virtual time waits for it).
+    private var operation: NetworkOperation?
 
     init(module: HTTPModule, method: String, headers: [(String, String)], body: [UInt8]?) {
         self.module = module
@@ -37,6 +39,10 @@ final class HTTPExchange: RuntimeHandle {
 
     func start(_ target: HTTPTarget, redirects: Int) {
         let runtime = module.runtime
+        if operation == nil {
+            operation = runtime.clock.makeNetworkOperation()
+            operation?.isActive = true
+        }
         if timer == nil {
             // 60 s from the start of the first connection, redirects included.
             timer = runtime.clock.schedule(in: HTTPModule.timeout) { [weak self] in self?.fail("no response within 60 s") }
@@ -75,6 +81,7 @@ final class HTTPExchange: RuntimeHandle {
         guard !done else { return }
         done = true
         timer?.cancel()
+        operation?.isActive = false
         channel?.close(promise: nil)
         module.finish(self, code: code, body: body, headers: headers)
     }
@@ -83,6 +90,7 @@ final class HTTPExchange: RuntimeHandle {
         guard !done else { return }
         done = true
         timer?.cancel()
+        operation?.isActive = false
         channel?.close(promise: nil)
         if printed { Console.diagnostic("http: request failed: \(why)") }
         module.finish(self, code: -1, body: nil, headers: [])
@@ -99,6 +107,7 @@ final class HTTPExchange: RuntimeHandle {
     func abortForReboot() {
         done = true
         timer?.cancel()
+        operation?.isActive = false
         channel?.close(promise: nil)
     }
 }

@@ -6,6 +6,7 @@ extension MQTTSocket {
     /// Turns core events into the firmware's callbacks (spec §2.5, §2.8).
     func handle(_ event: MQTTClientEvent) {
         guard !runtime.halted else { return }
+        report(event)
         let lua = runtime.lua
         switch event {
         case .tcpConnected:
@@ -60,6 +61,20 @@ extension MQTTSocket {
 
         case .closed(let cause):
             closed(cause: cause)
+        }
+    }
+
+    /// Tells the runtime's observers (`RuntimeEvent`) what happened.
+    private func report(_ event: MQTTClientEvent) {
+        let id = ObjectIdentifier(self)
+        switch event {
+        case .connected: runtime.emit(.mqttConnected(client: id))
+        case .connectFailed(let failure): runtime.emit(.mqttConnectFailed(client: id, code: failure.code))
+        case .closed: runtime.emit(.mqttOffline(client: id))
+        case .message(let message), .oversizedMessage(let message, _):
+            runtime.emit(.mqttReceived(
+                client: id, topic: Array(message.topic.readableBytesView), payloadBytes: message.payload.readableBytes))
+        default: break
         }
     }
 

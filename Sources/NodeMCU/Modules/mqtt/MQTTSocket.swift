@@ -288,6 +288,9 @@ final class MQTTSocket: LuaHandle {
             let topic = bytes.readSlice(length: topicBytes.count)!
             do {
                 try core.publish(topic: topic, payload: bytes, qos: wireQoS, retain: retainFlag)
+                runtime.emit(.mqttPublished(
+                    client: ObjectIdentifier(self), topic: Array(topicBytes), payloadBytes: payloadBytes.count,
+                    qos: wireQoS, retain: retainFlag))
                 return true
             } catch {
                 return false

@@ -87,15 +87,28 @@ extension NodeModule {
 
     /// Lua: node.input(str) — console input for the interpreter, run by a low-priority
     /// task after the current code returns, with the REPL's rules (`=expr`, continuation
-    /// lines, results printed). 2.2: `str` is one line; ignored when empty, 256 bytes or
-    /// longer, or while a chunk is half entered. 3.0: appended to the interpreter's input;
-    /// each task runs one newline-terminated line, text without a newline waits.
+    /// lines, results printed), then the next prompt (`> ` or `>> `) written to the
+    /// console, where `node.output` sees it, as the firmware's `dojob` does. 2.2: `str` is
+    /// one line; ignored when empty, 256 bytes or longer, while an earlier line waits
+    /// for its task, or while the interpreter runs a console line (the firmware's
+    /// `line_position` check: a call made from the console itself does nothing). A
+    /// half-entered chunk continues with the next line. 3.0: appended to the
+    /// interpreter's input; each task runs one newline-terminated line, text without a
+    /// newline waits. An error in such a line is printed (to the console, so through
+    /// `node.output`) and the device goes on, whatever `--on-error` says.
     private func input(_ lua: LuaState) throws(LuaError) -> Int32 {
         let text = try lua.checkBytes(1)
         if profile == .v2_2 {
-            guard !text.isEmpty, text.count < 256, !runtime.console.repl.isContinuing else { return 0 }
+            guard !text.isEmpty, text.count < 256, !inputLinePending, !runtime.console.repl.isExecuting else {
+                return 0
+            }
+            inputLinePending = true
             runtime.tasks.post(.low) { [unowned self] in
-                _ = runtime.console.repl.feed(String(decoding: text, as: UTF8.self))
+                var line = text
+                if line.last == UInt8(ascii: "\n") { line.removeLast() }
+                let prompt = runtime.console.repl.feed(String(decoding: line, as: UTF8.self), errorsApplyPolicy: false)
+                inputLinePending = false
+                writePrompt(prompt)
             }
             return 0
         }
@@ -111,6 +124,13 @@ extension NodeModule {
         var line = Array(inputPipe[..<end])
         inputPipe.removeSubrange(...end)
         if line.last == UInt8(ascii: "\r") { line.removeLast() }
-        _ = runtime.console.repl.feed(String(decoding: line, as: UTF8.self))
+        writePrompt(runtime.console.repl.feed(String(decoding: line, as: UTF8.self), errorsApplyPolicy: false))
+    }
+
+    /// The prompt after a `node.input` line, a console write like the line's output.
+    private func writePrompt(_ prompt: ReplSession.Prompt) {
+        guard !runtime.halted else { return }
+        var text = prompt.text
+        text.withUTF8 { runtime.consoleWrite(UnsafeRawBufferPointer($0)) }
     }
 }

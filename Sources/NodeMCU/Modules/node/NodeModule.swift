@@ -23,6 +23,9 @@ public final class NodeModule: LuaModule {
     var redirecting = false
     /// 3.0 node.input: text waiting for its newline (the interpreter's stdin pipe).
     var inputPipe: [UInt8] = []
+    /// 2.2: a `node.input` line is waiting for its task (the firmware's `line_position`
+    /// is set until the line has run); further calls are ignored meanwhile.
+    var inputLinePending = false
     /// Lua tasks waiting per priority (node.task.post).
     var pendingLuaTasks = [0, 0, 0]
 
@@ -38,7 +41,7 @@ public final class NodeModule: LuaModule {
 
     public func register(in table: inout LuaModuleTable) {
         table.function("chipid") { [unowned self] lua throws(LuaError) in chipid(lua) }
-        table.function("heap") { lua throws(LuaError) in Self.heap(lua) }
+        table.function("heap") { [unowned self] lua throws(LuaError) in heap(lua) }
         table.function("restart") { [unowned self] _ throws(LuaError) in restart() }
         table.function("bootreason") { [unowned self] lua throws(LuaError) in bootreason(lua) }
         table.function("dsleep") { [unowned self] lua throws(LuaError) in try dsleep(lua) }
@@ -73,9 +76,10 @@ public final class NodeModule: LuaModule {
         return 1
     }
 
-    /// Lua: node.heap() — a plausible free-heap figure for an ESP8266 running a script.
-    private static func heap(_ lua: LuaState) -> Int32 {
-        lua.push(40_000)
+    /// Lua: node.heap() — with `--heap`, the bytes left under the budget; otherwise a
+    /// plausible free-heap figure for an ESP8266 running a script.
+    private func heap(_ lua: LuaState) -> Int32 {
+        lua.push(runtime.options.heapLimit == nil ? 40_000 : lua.heapStatus.free ?? 0)
         return 1
     }
 

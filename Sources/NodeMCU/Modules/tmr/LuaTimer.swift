@@ -154,6 +154,7 @@ public final class LuaTimer: LuaHandle {
         } else {
             lua.pushNil()
         }
+        runtime.emit(.timerFired)
         if runtime.options.trace {
             Console.err("nodemcu-host: trace: tmr \(staticID.map(String.init) ?? "timer") fired (\(interval) ms, mode \(mode.rawValue))\n")
         }

@@ -28,7 +28,7 @@ public final class TimerModule: LuaModule {
         table.function("create") { [unowned self] lua throws(LuaError) in create(lua) }
         table.function("now") { [unowned self] lua throws(LuaError) in now(lua) }
         table.function("time") { [unowned self] lua throws(LuaError) in time(lua) }
-        table.function("delay") { lua throws(LuaError) in try Self.delay(lua, profile: profile) }
+        table.function("delay") { [unowned self] lua throws(LuaError) in try Self.delay(lua, profile: profile, clock: runtime.clock) }
         table.function("wdclr") { _ throws(LuaError) in 0 }
         table.function("softwd") { [unowned self] lua throws(LuaError) in try softwd(lua) }
         if profile == .v3_0 {
@@ -64,11 +64,16 @@ public final class TimerModule: LuaModule {
         return 1
     }
 
-    /// Lua: tmr.delay(us) — busy-waits; nothing else runs meanwhile.
-    private static func delay(_ lua: LuaState, profile: FirmwareProfile) throws(LuaError) -> Int32 {
+    /// Lua: tmr.delay(us) — busy-waits; nothing else runs meanwhile. Under virtual time
+    /// device time moves on by `us` at once instead.
+    private static func delay(_ lua: LuaState, profile: FirmwareProfile, clock: DeviceClock) throws(LuaError) -> Int32 {
         let us = try lua.checkInteger(1)
         if us <= 0 {
             throw profile == .v2_2 ? .message("wrong arg range") : .argument(1, "wrong arg range")
+        }
+        if clock.isVirtual {
+            clock.advance(by: .microseconds(Int64(us)))
+            return 0
         }
         let end = NIODeadline.now() + .microseconds(Int64(us))
         while NIODeadline.now() < end {}

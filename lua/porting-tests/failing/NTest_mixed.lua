@@ -1,0 +1,5 @@
+local N = require("MiniNTest")("mixed")
+N.test("passes", function(ok) ok(true, "fine") end)
+N.test("fails", function(ok) ok(1 == 2, "one is two") end)
+N.test("raises", function(ok) error("boom") end)
+N.finish()
