@@ -103,7 +103,17 @@ struct TestCommand: ParsableCommand {
 
 enum TestDiscovery {
     static func isTestFile(_ name: String) -> Bool {
-        name.hasSuffix("_test.lua") || (name.hasPrefix("NTest_") && name.hasSuffix(".lua"))
+        // A test's scenario (`x_test.scenario.lua`) is not a test itself.
+        !name.hasSuffix(".scenario.lua")
+            && (name.hasSuffix("_test.lua") || (name.hasPrefix("NTest_") && name.hasSuffix(".lua")))
+    }
+
+    /// `--scenario x_test.scenario.lua` for `x_test.lua` when that file exists and the
+    /// host options name no scenario of their own.
+    static func scenarioOptions(for path: String, _ hostOptions: [String]) -> [String] {
+        guard path.hasSuffix(".lua"), !hostOptions.contains("--scenario") else { return [] }
+        let scenario = String(path.dropLast(4)) + ".scenario.lua"
+        return access(scenario, R_OK) == 0 ? ["--scenario", scenario] : []
     }
 
     /// Test files under `paths` (a file named explicitly is taken as it is), sorted.
@@ -315,7 +325,7 @@ struct TestProcessRunner {
         posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
         posix_spawn_file_actions_addclose(&actions, fds[0])
         posix_spawn_file_actions_addclose(&actions, fds[1])
-        let arguments = [executable] + hostOptions + ["--", path]
+        let arguments = [executable] + hostOptions + TestDiscovery.scenarioOptions(for: path, hostOptions) + ["--", path]
         let argv = arguments.map { strdup($0) } + [nil]
         defer { for arg in argv { free(arg) } }
         var pid: pid_t = 0

@@ -146,6 +146,28 @@ final class ScenarioOptionTests: XCTestCase {
         XCTAssertEqual(result.stdout, "after write\ntrig\n")
     }
 
+    /// `nodemcu-host test` runs `x_test.lua` with `x_test.scenario.lua` when there is one
+    /// (and does not take the scenario for a test); a failed scenario fails the file.
+    func testTestRunnerRunsEachTestWithItsScenario() throws {
+        let device = """
+            gpio.mode(1, gpio.OUTPUT)
+            gpio.mode(2, gpio.INT, gpio.PULLUP)
+            gpio.trig(2, "down", function() gpio.write(1, 1) end)
+            tmr.create():alarm(100, tmr.ALARM_AUTO, function() end)
+            """
+        _ = try write("button_test.lua", device)
+        _ = try write("button_test.scenario.lua", "at(50, function() gpio(2, 0); expect_gpio(1, 1, 50, function() done() end) end)\n")
+        _ = try write("silent_test.lua", device)
+        _ = try write("silent_test.scenario.lua", "at(50, function() expect_gpio(1, 1, 50) end)\n")
+        let result = try HostProcess.run(["test", folder.path], timeout: 30)
+        let output = result.stdout + result.stderr
+        XCTAssertEqual(result.status, 1, output)
+        XCTAssertTrue(output.contains("PASS \(folder.path)/button_test.lua"), output)
+        XCTAssertTrue(output.contains("FAIL \(folder.path)/silent_test.lua"), output)
+        XCTAssertTrue(output.contains("expect_gpio(1, 1, within 50 ms) not met"), output)
+        XCTAssertTrue(output.contains("2 files, 1 passed, 1 failed"), output)
+    }
+
     // MARK: Failures
 
     func testFailedExpectationEndsWithStatus3AndNamesTimeAndExpectation() throws {
