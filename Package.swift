@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "nodemcu-host",
             dependencies: [
-                "NodeMCU", "HostNet", "CEditLine",
+                "NodeMCU", "LuaBridge", "HostNet", "CEditLine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),

@@ -16,6 +16,8 @@ extension MQTTClient {
             handler.detachFromClient(flushingPendingOutput: flushingPendingOutput)
         }
         session.connectionClosed()
+        connectionGeneration &+= 1
+        updateBudgetShare()
         events.removeAll()
         cancelTimer()
     }
@@ -38,6 +40,7 @@ extension MQTTClient {
                 return
             }
             self.handler = handler
+            connectionGeneration &+= 1
             remoteAddress = channel.remoteAddress
             events.append(.tcpConnected)
             perform(session.connectionEstablished(connectPacket, now: network.clock.now))
@@ -89,6 +92,8 @@ extension MQTTClient {
         self.handler = nil
         cancelTimer()
         session.connectionClosed()
+        connectionGeneration &+= 1
+        updateBudgetShare()
         events.append(.closed(cause))
         events.drainIfPossible()
     }

@@ -50,6 +50,13 @@ struct HostCommand: ParsableCommand {
     @Option(name: .customLong("fs"), help: ArgumentHelp("Root folder for file access, dofile and require (default: the script's folder, else the current one).", valueName: "DIR"))
     var fsRoot: String?
 
+    @Option(
+        name: .customLong("watchdog"),
+        help: ArgumentHelp(
+            "The device watchdog: Lua that runs SECONDS without returning to the event loop (or calling tmr.wdclr()) ends in a watchdog reset: the ROM's reset line, a simulated reboot, node.bootreason() 2, 3 (under --on-error exit: status 1). Default 3.2 as on the ESP8266; 0 turns it off.",
+            valueName: "SECONDS"))
+    var watchdog: Double?
+
     @Option(name: .customLong("max-inflight"), help: ArgumentHelp("QoS>0 messages in flight per MQTT client (default 1, as on the device).", valueName: "N"))
     var maxInflight = 1
 

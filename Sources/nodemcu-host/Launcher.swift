@@ -1,6 +1,7 @@
 import HostNet
 import NIOCore
 import NIOPosix
+import LuaBridge
 import NodeMCU
 
 #if canImport(Glibc)
@@ -48,6 +49,9 @@ struct Launcher {
         options.scriptName = scriptPath ?? "stdin"
         options.scriptArguments = Array(command.scriptAndArguments.dropFirst())
         options.maxInflight = command.maxInflight
+        if let watchdog = command.watchdog {
+            options.watchdogTimeout = watchdog > 0 ? .nanoseconds(Int64(watchdog * 1e9)) : nil
+        }
         options.busyPollWindow = .microseconds(Int64(command.busyPoll))
         options.trace = command.trace
         if let pcap = command.pcap {
@@ -92,6 +96,10 @@ struct Launcher {
                     started.1.value.0.unpin()
                     return .primary
                 }
+                // Ctrl-C while a line runs interrupts it ("interrupted!") and the REPL
+                // goes on; at the prompt it ends the REPL, as in lua.c.
+                signal(SIGINT) { _ in LuaState.requestInterrupt() }
+                defer { signal(SIGINT, SIG_DFL) }
                 return started.1.value.1?.feed(line) ?? .primary
             }
         }
