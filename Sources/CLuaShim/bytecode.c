@@ -35,9 +35,11 @@ static void nm_header(char out[NM_HEADER_SIZE], const char *dump, size_t n) {
     for (int i = 0; i < 8; i++) out[8 + i] = (char)(h >> (8 * i));
 }
 
-/* The chunk name as Lua shows it in messages ("@x.lc" -> "x.lc"). */
+/* The chunk name for messages: "@x.lc" -> "x.lc", "=name" -> "name"; a chunk named
+   after its own (binary) source, as load(s) does, is "binary string". */
 static const char *nm_shownname(const char *chunkname) {
-    return (chunkname[0] == '@' || chunkname[0] == '=') ? chunkname + 1 : chunkname;
+    if (chunkname[0] == '@' || chunkname[0] == '=') return chunkname + 1;
+    return "binary string";
 }
 
 int nm_checkedload(lua_State *L, const char *buf, size_t len, const char *chunkname, const char *mode) {

@@ -241,6 +241,11 @@ void nm_hook(lua_State *L, lua_Debug *ar) {
             return;
         }
         lua_sethook(L, nm_hook, LUA_MASKCOUNT, 1);
+        /* In a coroutine: the threads that resumed it raise too (at their next hook). */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+        lua_State *main = lua_tothread(L, -1);
+        lua_pop(L, 1);
+        if (main != NULL && main != L) lua_sethook(main, nm_hook, LUA_MASKCOUNT, 1);
     }
     lua_pushstring(L, e->tripped == NM_TRIP_WATCHDOG ? "watchdog reset" : "interrupted!");
     lua_error(L);

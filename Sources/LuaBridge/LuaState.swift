@@ -198,14 +198,19 @@ public struct LuaState {
     public func pcall(arguments: Int32, results: Int32) -> LuaCallResult {
         var messageLength = 0
         let status = nm_pcall(L, arguments, results, &messageLength)
-        if status == LUA_OK { return .ok }
+        if status == LUA_OK {
+            // A coroutine that the watchdog ended inside a call that then returned.
+            let trip = LuaTrip(rawValue: nm_lasttrip(L)) ?? .none
+            guard trip != .none else { return .ok }
+            let text = trip == .watchdog ? "watchdog reset" : "interrupted!"
+            return .error(LuaCallError(message: text, traceback: text, trip: trip))
+        }
         let traceback = string(at: -1) ?? "?"
         pop()
         let utf8 = Array(traceback.utf8)
         let message = String(decoding: utf8.prefix(min(messageLength, utf8.count)), as: UTF8.self)
-        var error = LuaCallError(message: message, traceback: traceback)
-        error.trip = LuaTrip(rawValue: nm_lasttrip(L)) ?? .none
-        return .error(error)
+        return .error(LuaCallError(
+            message: message, traceback: traceback, trip: LuaTrip(rawValue: nm_lasttrip(L)) ?? .none))
     }
 
     /// The device watchdog (see `nm_watchdog_set`): nil turns it off.
@@ -259,9 +264,10 @@ public struct LuaCallError: Error, Sendable {
     /// Set when the watchdog or an interrupt ended the call rather than an error.
     public var trip: LuaTrip = .none
 
-    public init(message: String, traceback: String) {
+    public init(message: String, traceback: String, trip: LuaTrip = .none) {
         self.message = message
         self.traceback = traceback
+        self.trip = trip
     }
 }
 
