@@ -81,7 +81,7 @@ struct HostCommand: ParsableCommand {
     var scriptAndArguments: [String] = []
 
     /// Options that take a value, so `split` does not mistake the value for the script.
-    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap"]
+    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--watchdog"]
 
     /// Splits the command line at the script: host options before it, the script
     /// and its own arguments (which may look like options) from it on.
@@ -103,6 +103,9 @@ struct HostCommand: ParsableCommand {
         }
         if busyPoll < 0 || busyPoll > 1_000_000 {
             throw ValidationError("--busy-poll must be between 0 and 1000000 microseconds.")
+        }
+        if let watchdog, !(watchdog >= 0 && watchdog.isFinite && watchdog < 1e9) {
+            throw ValidationError("--watchdog takes a number of seconds, 0 (off) or more.")
         }
         if let runFor, !(runFor >= 0 && runFor.isFinite) {
             throw ValidationError("--run-for takes a number of seconds, 0 or more.")

@@ -28,7 +28,9 @@ final class ReliabilityTests: XCTestCase {
             defer { broker.stop() }
             let source = """
                 local _, reason = node.bootreason()
-                local m = mqtt.Client("redeliver-\(firmware)", 30, nil, nil, 0)
+                -- "" for user and password: a nil would stop the slot parsing before
+                -- cleansession (spec §2.3), and 2.2 defaults to a clean session.
+                local m = mqtt.Client("redeliver-\(firmware)", 30, "", "", 0)
                 m:on("message", function(c, topic, data)
                   print("message", topic, data, "boot reason " .. reason)
                   if reason == 0 then error("callback fails on the first boot") end
@@ -71,7 +73,7 @@ final class ReliabilityTests: XCTestCase {
         try link.send(Packets.connAck(0))
         XCTAssertTrue(host.waitForOutput(containing: "connected"))
         // A PUBLISH with QoS 3: fixed header 0x36.
-        try link.send([0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01])
+        try link.send(bytes: [0x36, 0x05, 0x00, 0x01, 0x61, 0x00, 0x01])
         let result = host.wait(timeout: 10)
         XCTAssertEqual(result.stdout, "connected\noffline\n")
         XCTAssertTrue(
