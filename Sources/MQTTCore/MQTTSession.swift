@@ -135,6 +135,12 @@ public struct MQTTSession: Sendable {
     private var idsInUse = Set<UInt16>()
     /// Incoming QoS 2 identifiers awaiting PUBREL, and whether their PUBREC has been sent.
     private var incomingQoS2: [UInt16: Bool] = [:]
+    /// PUBACK / PUBREC entries (by `key(.pubAck/.pubRec, id)`) queued when the message
+    /// arrived, at the place in the FIFO the firmware puts them, but held there until
+    /// `delivered(_:now:)`: the message callback has returned. While held, the entry (and
+    /// everything behind it, the queue being strictly serial) does not go out; when the
+    /// connection ends first it is discarded with the queue.
+    private var heldAcks = Set<UInt32>()
     /// Our QoS 2 publishes queued or sent whose PUBCOMP has not arrived. Each holds its
     /// identifier until then, and its PUBREL waits at the queue tail (device behaviour),
     /// so a burst can hold every identifier at once: see `acceptsQoS2Publish`.
@@ -212,6 +218,7 @@ public struct MQTTSession: Sendable {
         outstanding.removeAll(keepingCapacity: true)
         idsInUse.removeAll(keepingCapacity: true)
         incomingQoS2.removeAll(keepingCapacity: true)
+        heldAcks.removeAll(keepingCapacity: true)
         unreleasedQoS2 = 0
         renumberedIDs.removeAll()
         keepaliveArmed = false
@@ -509,7 +516,10 @@ public struct MQTTSession: Sendable {
         case 0:
             actions.append(.deliver(event))
         case 1:
-            // The PUBACK is queued by `delivered(_:now:)`, once the owner has the message.
+            // Queued now, sent once `delivered(_:now:)` says the owner has the message.
+            let id = message.packetID!
+            heldAcks.insert(Self.key(.pubAck, id))
+            appendEntry(.pubAck(id))
             actions.append(.deliver(event))
         default:
             let id = message.packetID!
@@ -519,27 +529,24 @@ public struct MQTTSession: Sendable {
                 if pubRecSent { appendEntry(.pubRec(id, awaitsRelease: false)) }
             } else {
                 incomingQoS2[id] = false
+                heldAcks.insert(Self.key(.pubRec, id))
+                appendEntry(.pubRec(id, awaitsRelease: true))
                 actions.append(.deliver(event))
             }
         }
     }
 
     /// The owner has handed an incoming QoS 1/2 message (delivered as `.message` or
-    /// `.oversizedMessage`) to its consumer: queue the PUBACK or PUBREC now (behaviour spec
-    /// §2.12: the firmware queues it after the `message` callback returned). Call it only
-    /// on the connection that delivered the message, and not at all if the consumer failed
-    /// in a way that ends the device (a PANIC that reboots): the broker then sends the
-    /// message again to a persistent session. Does nothing for QoS 0 or when the
-    /// connection is no longer up.
+    /// `.oversizedMessage`) to its consumer: its PUBACK or PUBREC, queued when the message
+    /// arrived, may go out now (behaviour spec §2.12: the firmware sends it after the
+    /// `message` callback returned). Call it only on the connection that delivered the
+    /// message, and not at all if the consumer failed in a way that ends the device (a
+    /// PANIC that reboots): the connection is then aborted with the acknowledgement still
+    /// held, and the broker sends the message again to a persistent session. Does nothing
+    /// for QoS 0 or when the connection is no longer up.
     public mutating func delivered(_ message: MQTTMessage, now: NIODeadline) -> [Action] {
         guard state == .connected, let id = message.packetID, message.qos > 0 else { return [] }
-        if message.qos == 1 {
-            appendEntry(.pubAck(id))
-        } else {
-            // Only if the PUBREL has not come meanwhile (then the flow is over).
-            guard incomingQoS2[id] == false else { return [] }
-            appendEntry(.pubRec(id, awaitsRelease: true))
-        }
+        guard heldAcks.remove(Self.key(message.qos == 1 ? .pubAck : .pubRec, id)) != nil else { return [] }
         var actions: [Action] = []
         pump(into: &actions)
         return actions
@@ -594,8 +601,11 @@ public struct MQTTSession: Sendable {
                 ownID = unsubscribe.packetID
                 awaited = Self.key(.unsubAck, unsubscribe.packetID)
             case .pubAck(let id):
+                // Held until the message callback has returned.
+                guard !heldAcks.contains(Self.key(.pubAck, id)) else { return }
                 packet = .pubAck(PubAckPacket(packetID: id))
             case .pubRec(let id, let awaitsRelease):
+                if awaitsRelease, heldAcks.contains(Self.key(.pubRec, id)) { return }
                 packet = .pubRec(PubRecPacket(packetID: id))
                 // If the PUBREL already came, this PUBREC no longer waits for anything.
                 if awaitsRelease, incomingQoS2[id] != nil {

@@ -434,6 +434,21 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(sent(complete(&session, session.delivered(message, now: now))), [Packets.pubAck(5)])
     }
 
+    /// The PUBACK keeps the place in the FIFO it got when the message arrived: a publish
+    /// and a 3.0 close() made inside the callback go out after it (spec §2.12).
+    func testHeldAckKeepsItsPlaceAheadOfWhatTheCallbackQueues() {
+        var session = connected()
+        let actions = complete(
+            &session, session.received(.packet(Packets.publish("in", "x", qos: 1, id: 7)), now: now), acknowledging: false)
+        guard case .message(let message) = events(actions).first else { return XCTFail() }
+        let (_, during) = session.publish(
+            topic: ByteBuffer(string: "out"), payload: ByteBuffer(string: "y"), qos: 0, retain: false, now: now)
+        XCTAssertEqual(sent(during), [], "nothing overtakes the held PUBACK")
+        XCTAssertEqual(sent(session.close(.queued, now: now)), [])
+        let after = complete(&session, session.delivered(message, now: now))
+        XCTAssertEqual(sent(after), [Packets.pubAck(7), Packets.publish("out", "y", qos: 0), .disconnect])
+    }
+
     func testIncomingQoS2PubRecWaitsForDeliveryAndNothingAfterTheConnectionEnded() {
         var session = connected()
         let actions = complete(
