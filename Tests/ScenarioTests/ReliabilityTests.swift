@@ -1,5 +1,6 @@
 import Foundation
 import MQTT
+import MQTTCore
 import NIOCore
 import TestSupport
 import XCTest
@@ -79,6 +80,40 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertTrue(
             result.stderr.contains("mqtt client \"strict\": protocol error from the broker: PUBLISH with QoS 3"),
             result.stderr)
+    }
+
+    // MARK: Defect 5: a bounded outgoing queue
+
+    /// Against a broker that never acknowledges, QoS 1 publishes queue up to the 1 MiB cap
+    /// and then `m:publish` returns false; a stderr warning comes once at 256 KiB.
+    func testQueueIsCappedAndPublishReturnsFalse() throws {
+        let broker = try FakeBroker.start(port: 0)
+        defer { broker.shutdown() }
+        let source = """
+            local m = mqtt.Client("flood", 30)
+            m:connect("broker.local", 1883, 0, function(c)
+              local payload = ("x"):rep(900)
+              local n = 0
+              while n < 100000 and c:publish("q", payload, 1, 0) do n = n + 1 end
+              print("queued", n, "then", c:publish("q", payload, 1, 0))
+              os.exit(0)
+            end)
+            """
+        let dir = try directory(source)
+        let host = try HostProcess.launch(
+            ["--remap", "broker.local=127.0.0.1:\(broker.port)", dir.appendingPathComponent("init.lua").path])
+        addTeardownBlock { host.stop() }
+        let link = try broker.accept()
+        _ = try link.nextPacket()
+        try link.send(Packets.connAck(0))
+        let result = host.wait(timeout: 20)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        // Each entry costs its packet bytes plus 64 (MQTTSession.queueCost): 975 bytes,
+        // so 1 MiB holds 1 075 of them (the first one is on the wire, not queued).
+        let cost = MQTTSession.queueCost(topicBytes: 1, payloadBytes: 900)
+        XCTAssertEqual(result.stdout, "queued\t\((1 << 20) / cost + 1)\tthen\tfalse\n")
+        let warnings = result.stderr.components(separatedBy: "high-water mark").count - 1
+        XCTAssertEqual(warnings, 1, result.stderr)
     }
 
     // MARK: Watchdog
