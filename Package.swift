@@ -72,7 +72,7 @@ let package = Package(
         .executableTarget(
             name: "nodemcu-host",
             dependencies: [
-                "NodeMCU", "HostNet", "Board", "CEditLine", "Scenario",
+                "NodeMCU", "LuaBridge", "HostNet", "Board", "CEditLine", "Scenario",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ] + nio
         ),

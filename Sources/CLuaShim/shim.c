@@ -1,7 +1,10 @@
 #include "CLuaShim.h"
+#include "shim_internal.h"
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static nm_Dispatcher nm_dispatch;
 static nm_Releaser nm_release;
@@ -17,6 +20,11 @@ typedef struct nm_Extra {
     int functionmeta;    /* registry ref of the metatable of function boxes */
     int errlenset;       /* nm_traceback ran since the last nm_pcall collected errlen */
     size_t errlen;       /* length of the "<msg>" part of the last traceback */
+    int depth;           /* nm_pcall nesting: 0 = no Lua running under the host */
+    int tripped;         /* NM_TRIP_*: the hook raises until depth is back at 0 */
+    int lasttrip;        /* what ended the last outermost nm_pcall (nm_lasttrip) */
+    unsigned long long wdtimeout;   /* watchdog timeout in ns; 0 = none */
+    unsigned long long wddeadline;  /* monotonic ns at which the watchdog bites */
 } nm_Extra;
 
 static nm_Extra *extra(lua_State *L) { return *(nm_Extra **)lua_getextraspace(L); }
@@ -163,7 +171,13 @@ lua_State *nm_newstate(void) {
     e->gcheld = 0;
     e->errlenset = 0;
     e->errlen = 0;
+    e->depth = 0;
+    e->tripped = NM_TRIP_NONE;
+    e->lasttrip = NM_TRIP_NONE;
+    e->wdtimeout = 0;
+    e->wddeadline = 0;
     *(nm_Extra **)lua_getextraspace(L) = e;
+    lua_sethook(L, nm_hook, LUA_MASKCOUNT, NM_HOOK_INTERVAL);
     lua_createtable(L, 0, 1);
     lua_pushcfunction(L, nm_boxgc);
     lua_setfield(L, -2, "__gc");
@@ -192,6 +206,8 @@ static int nm_trampoline(lua_State *L) {
     nm_Status status = nm_dispatch(L, *slot);
     h->swift = swift;
     if (held) nm_gcrelease(L);
+    /* tmr.delay ran into the watchdog (or Ctrl-C): raise now that Swift has returned. */
+    if (extra(L)->tripped) nm_hook(L, NULL);
     switch (status.kind) {
     case NM_RETURN:
         return status.value;
@@ -257,6 +273,13 @@ static int nm_traceback(lua_State *L) {
 }
 
 int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen) {
+    nm_Extra *ex = extra(L);
+    if (ex->depth++ == 0) {
+        /* The event loop runs between tasks: that feeds the device's watchdog. */
+        ex->tripped = NM_TRIP_NONE;
+        nm_interrupt_flag = 0;
+        nm_watchdog_feed(L);
+    }
     int base = lua_gettop(L) - nargs;
     lua_pushcfunction(L, nm_traceback);
     lua_insert(L, base);
@@ -287,15 +310,98 @@ int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen) {
         *msglen = e->errlenset ? e->errlen : lua_rawlen(L, -1);
     }
     if (status != LUA_OK) extra(L)->errlenset = 0;
+    if (--ex->depth == 0) {
+        ex->lasttrip = ex->tripped;
+        if (ex->tripped) {
+            ex->tripped = NM_TRIP_NONE;
+            lua_sethook(L, nm_hook, LUA_MASKCOUNT, NM_HOOK_INTERVAL);
+        }
+    }
     return status;
 }
+
+/* ---- The device watchdog and Ctrl-C ----------------------------------------------
+
+   A count hook looks at the clock every NM_HOOK_INTERVAL VM instructions. Once the
+   watchdog has bitten (or SIGINT asked for an interrupt) the hook is set to run at
+   every instruction and raises each time, until the outermost nm_pcall has returned:
+   a script's own pcall may catch the error, but the next instruction raises it again,
+   so no Lua code can keep the device from resetting. C code that loops without
+   running Lua (tmr.delay) checks the same deadline itself (nm_watchdog_remaining). */
+
+volatile sig_atomic_t nm_interrupt_flag = 0;
+
+static unsigned long long nm_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
+void nm_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    nm_Extra *e = extra(L);
+    if (e->depth == 0) return;
+    if (!e->tripped) {
+        if (nm_interrupt_flag) {
+            nm_interrupt_flag = 0;
+            e->tripped = NM_TRIP_INTERRUPT;
+        } else if (e->wdtimeout != 0 && nm_now() >= e->wddeadline) {
+            e->tripped = NM_TRIP_WATCHDOG;
+        } else {
+            return;
+        }
+        lua_sethook(L, nm_hook, LUA_MASKCOUNT, 1);
+        /* In a coroutine: the threads that resumed it raise too (at their next hook). */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+        lua_State *main = lua_tothread(L, -1);
+        lua_pop(L, 1);
+        if (main != NULL && main != L) lua_sethook(main, nm_hook, LUA_MASKCOUNT, 1);
+    }
+    lua_pushstring(L, e->tripped == NM_TRIP_WATCHDOG ? "watchdog reset" : "interrupted!");
+    lua_error(L);
+}
+
+void nm_watchdog_set(lua_State *L, unsigned long long timeout_ns) {
+    extra(L)->wdtimeout = timeout_ns;
+    nm_watchdog_feed(L);
+}
+
+void nm_watchdog_feed(lua_State *L) {
+    nm_Extra *e = extra(L);
+    if (e->wdtimeout != 0) e->wddeadline = nm_now() + e->wdtimeout;
+}
+
+long long nm_watchdog_remaining(lua_State *L) {
+    nm_Extra *e = extra(L);
+    if (e->wdtimeout == 0 || e->depth == 0) return -1;
+    unsigned long long now = nm_now();
+    return now >= e->wddeadline ? 0 : (long long)(e->wddeadline - now);
+}
+
+void nm_trip(lua_State *L, int kind) {
+    nm_Extra *e = extra(L);
+    if (e->depth == 0 || e->tripped) return;
+    e->tripped = kind;
+    lua_sethook(L, nm_hook, LUA_MASKCOUNT, 1);
+}
+
+int nm_lasttrip(lua_State *L) {
+    nm_Extra *e = extra(L);
+    int trip = e->lasttrip;
+    e->lasttrip = NM_TRIP_NONE;
+    return trip;
+}
+
+void nm_request_interrupt(void) { nm_interrupt_flag = 1; }
+
+int nm_interrupt_pending(void) { return nm_interrupt_flag != 0; }
 
 int nm_load(lua_State *L, const char *buf, size_t len, const char *chunkname) {
     /* Protected: a chunk too large for the budget fails to load ("not enough memory"). */
     nm_Heap *h = heap(L);
     int swift = h->swift;
     h->swift = 0;
-    int status = luaL_loadbufferx(L, buf, len, chunkname, "bt");
+    int status = nm_checkedload(L, buf, len, chunkname, "bt");
     h->swift = swift;
     return status;
 }

@@ -198,13 +198,43 @@ public struct LuaState {
     public func pcall(arguments: Int32, results: Int32) -> LuaCallResult {
         var messageLength = 0
         let status = nm_pcall(L, arguments, results, &messageLength)
-        if status == LUA_OK { return .ok }
+        if status == LUA_OK {
+            // A coroutine that the watchdog ended inside a call that then returned.
+            let trip = LuaTrip(rawValue: nm_lasttrip(L)) ?? .none
+            guard trip != .none else { return .ok }
+            let text = trip == .watchdog ? "watchdog reset" : "interrupted!"
+            return .error(LuaCallError(message: text, traceback: text, trip: trip))
+        }
         let traceback = string(at: -1) ?? "?"
         pop()
         let utf8 = Array(traceback.utf8)
         let message = String(decoding: utf8.prefix(min(messageLength, utf8.count)), as: UTF8.self)
-        return .error(LuaCallError(message: message, traceback: traceback))
+        return .error(LuaCallError(
+            message: message, traceback: traceback, trip: LuaTrip(rawValue: nm_lasttrip(L)) ?? .none))
     }
+
+    /// The device watchdog (see `nm_watchdog_set`): nil turns it off.
+    public func setWatchdog(timeout: Int64?) {
+        nm_watchdog_set(L, UInt64(max(0, timeout ?? 0)))
+    }
+
+    /// `tmr.wdclr()`: feeds the watchdog.
+    public func feedWatchdog() { nm_watchdog_feed(L) }
+
+    /// Nanoseconds until the watchdog bites (nil: off, or no Lua running).
+    public var watchdogRemaining: Int64? {
+        let remaining = nm_watchdog_remaining(L)
+        return remaining < 0 ? nil : remaining
+    }
+
+    /// From a Swift body that loops without running Lua (`tmr.delay`): ends the running
+    /// Lua as the watchdog or an interrupt would, once the body has returned.
+    public func trip(_ kind: LuaTrip) { nm_trip(L, kind.rawValue) }
+
+    /// Asks the running Lua to stop (Ctrl-C); async-signal-safe.
+    public static func requestInterrupt() { nm_request_interrupt() }
+    /// Whether Ctrl-C is pending.
+    public static var interruptPending: Bool { nm_interrupt_pending() != 0 }
 
     /// Loads a chunk without running it; on failure returns the message.
     public func load(_ code: UnsafeRawBufferPointer, chunkName: String) -> String? {
@@ -231,11 +261,23 @@ public struct LuaRef: Hashable, Sendable {
 public struct LuaCallError: Error, Sendable {
     public var message: String
     public var traceback: String
+    /// Set when the watchdog or an interrupt ended the call rather than an error.
+    public var trip: LuaTrip = .none
 
-    public init(message: String, traceback: String) {
+    public init(message: String, traceback: String, trip: LuaTrip = .none) {
         self.message = message
         self.traceback = traceback
+        self.trip = trip
     }
+}
+
+/// What ended a protected call besides an ordinary error.
+public enum LuaTrip: Int32, Sendable {
+    case none = 0
+    /// The device watchdog: Lua ran too long without returning to the event loop.
+    case watchdog = 1
+    /// Ctrl-C (SIGINT) in the REPL.
+    case interrupt = 2
 }
 
 public enum LuaCallResult: Sendable {

@@ -16,7 +16,7 @@ public final class LuaVM {
     /// Opens the standard libraries (protected: never raises into Swift).
     public func openStandardLibraries() {
         let lua = state
-        lua_pushcclosure(lua.L, { L in luaL_openlibs(L); return 0 }, 0)
+        lua_pushcclosure(lua.L, nm_openlibs_function(), 0)
         _ = lua.pcall(arguments: 0, results: 0)
     }
 

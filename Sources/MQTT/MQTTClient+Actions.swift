@@ -14,12 +14,17 @@ extension MQTTClient {
                     handler.send(packet, token)
                 }
             case .deliver(let event):
+                if case .connectFailed(let failure) = event, failure.code == MQTTConnectFailure.notAConnAck {
+                    protocolViolation?(failure.reason ?? "first packet from the broker was not a CONNACK")
+                }
                 events.append(event)
             case .closeConnection(let cause):
+                if case .protocolError(let text) = cause { protocolViolation?(text) }
                 closeCause = cause
             }
         }
         if let closeCause { handler?.close(cause: closeCause) }
+        updateBudgetShare()
         rescheduleTimer()
         updateNetworkOperation()
         events.drainIfPossible()
@@ -29,6 +34,14 @@ extension MQTTClient {
     /// `MQTTSession.awaitsNetwork`; the connect itself is HostNet's operation).
     func updateNetworkOperation() {
         networkOperation.isActive = handler != nil && session.awaitsNetwork
+    }
+
+    /// Reports the session's queued bytes to the shared queue budget.
+    func updateBudgetShare() {
+        let now = session.pendingBytes
+        guard now != budgetShare else { return }
+        queueBudget?.change(by: now - budgetShare)
+        budgetShare = now
     }
 
     // MARK: - Timer

@@ -16,6 +16,8 @@ extension MQTTClient {
             handler.detachFromClient(flushingPendingOutput: flushingPendingOutput)
         }
         session.connectionClosed()
+        connectionGeneration &+= 1
+        updateBudgetShare()
         events.removeAll()
         cancelTimer()
         updateNetworkOperation()
@@ -39,6 +41,7 @@ extension MQTTClient {
                 return
             }
             self.handler = handler
+            connectionGeneration &+= 1
             remoteAddress = channel.remoteAddress
             events.append(.tcpConnected)
             perform(session.connectionEstablished(connectPacket, now: network.clock.now))
@@ -90,6 +93,8 @@ extension MQTTClient {
         self.handler = nil
         cancelTimer()
         session.connectionClosed()
+        connectionGeneration &+= 1
+        updateBudgetShare()
         updateNetworkOperation()
         events.append(.closed(cause))
         events.drainIfPossible()

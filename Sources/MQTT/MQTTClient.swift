@@ -52,11 +52,21 @@ public final class MQTTClient {
     /// The loop everything happens on.
     public var eventLoop: any EventLoop { network.eventLoop }
     public let configuration: MQTTClientConfiguration
-    /// Receives the events (see `MQTTClientEvent`), from the deferred-event queue directly.
-    public var eventHandler: ((MQTTClientEvent) -> Void)? {
-        get { events.handler }
-        set { events.handler = newValue }
-    }
+    /// Receives the events (see `MQTTClientEvent`).
+    @exclusivity(unchecked) public var eventHandler: ((MQTTClientEvent) -> Void)?
+    /// The bytes of this client's queued, unsent entries are counted here (shared by the
+    /// clients of one device); a publish that would go past its limit fails with
+    /// `MQTTClientError.queueFull`. nil: unbounded.
+    @exclusivity(unchecked) public var queueBudget: MQTTQueueBudget?
+    /// Asked after `eventHandler` returned from a QoS 1/2 `.message`/`.oversizedMessage`
+    /// whether to acknowledge it (PUBACK/PUBREC). Return false when the consumer failed in
+    /// a way that ends the device (its connection is about to be aborted): the broker then
+    /// redelivers to a persistent session. nil: always acknowledge.
+    @exclusivity(unchecked) public var acknowledgesDelivery: (() -> Bool)?
+    /// Receives one line whenever the broker breaks MQTT 3.1.1 (a malformed or unexpected
+    /// packet, a first packet that is not a CONNACK): the packet and the rule broken. The
+    /// connection is closed in any case; this says why (the host prints it on stderr).
+    public var protocolViolation: ((String) -> Void)?
     /// `--trace`: one line per packet in (`<`) and out (`>`), e.g.
     /// `mqtt > PUBLISH id=3 qos=1 retain=0 dup=0 topic="a/b" len=5`.
     @exclusivity(unchecked) public var trace: ((String) -> Void)?
@@ -72,6 +82,11 @@ public final class MQTTClient {
     @exclusivity(unchecked) var connectOptions = MQTTConnectOptions(clientID: [])
     /// Outstanding on the clock while the session awaits the broker (virtual time).
     let networkOperation: NetworkOperation
+    /// Counts connections (and attempts): an acknowledgement belongs to the one that
+    /// delivered the message.
+    @exclusivity(unchecked) var connectionGeneration = 0
+    /// This client's share of `configuration.queueBudget` (its session's pending bytes).
+    @exclusivity(unchecked) var budgetShare = 0
 
     /// Identifies one `connect` call: its late results are ignored once it is abandoned.
     final class ConnectToken {}
@@ -87,7 +102,9 @@ public final class MQTTClient {
         self.session = MQTTSession(configuration: .init(
             maxInflight: configuration.maxInflight,
             connectSendTimeout: configuration.connectSendTimeout,
-            connAckTimeout: configuration.connAckTimeout))
+            connAckTimeout: configuration.connAckTimeout,
+            keepaliveRule: configuration.keepaliveRule))
+        events.handler = { [weak self] event in self?.dispatch(event) }
     }
 
     /// The current state.
@@ -113,6 +130,21 @@ public final class MQTTClient {
 
     /// Output bytes queued in the client and not yet handed to the socket.
     public var bufferedBytes: Int { handler?.writer.bufferedBytes ?? 0 }
+
+    /// Hands `event` to the owner; a QoS 1/2 message is acknowledged only after the
+    /// handler returned (behaviour spec §2.12), on the connection that delivered it.
+    private func dispatch(_ event: MQTTClientEvent) {
+        let generation = connectionGeneration
+        eventHandler?(event)
+        let message: MQTTMessage
+        switch event {
+        case .message(let m), .oversizedMessage(let m, _): message = m
+        default: return
+        }
+        guard message.qos > 0, generation == connectionGeneration, handler != nil,
+              acknowledgesDelivery?() ?? true else { return }
+        perform(session.delivered(message, now: network.clock.now))
+    }
 
     // MARK: - API
 
@@ -158,6 +190,8 @@ public final class MQTTClient {
         return try events.apiScope {
             guard state == .connected else { throw MQTTClientError.notConnected }
             if qos & 3 == 2, !session.acceptsQoS2Publish { throw MQTTClientError.queueFull }
+            let cost = MQTTSession.queueCost(topicBytes: topic.readableBytes, payloadBytes: payload.readableBytes)
+            guard queueBudget?.admits(cost) ?? true else { throw MQTTClientError.queueFull }
             let (id, actions) = session.publish(
                 topic: topic, payload: payload, qos: qos, retain: retain, now: network.clock.now)
             perform(actions)

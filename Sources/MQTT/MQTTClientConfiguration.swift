@@ -16,6 +16,8 @@ public struct MQTTClientConfiguration: Sendable {
     /// Incoming PUBLISH packets larger than this many bytes (fixed header included) are
     /// reported as `.oversizedMessage` instead of `.message`. nil: no limit.
     public var maxIncomingPacketSize: Int?
+    /// When PINGREQ goes out: the 2.2 or 3.0 firmware's rule (behaviour spec §2.9).
+    public var keepaliveRule: MQTTSession.KeepaliveRule = .firmware3_0
 
     public init(
         maxInflight: Int = 1,
@@ -29,6 +31,56 @@ public struct MQTTClientConfiguration: Sendable {
         self.connectSendTimeout = connectSendTimeout
         self.connAckTimeout = connAckTimeout
         self.maxIncomingPacketSize = maxIncomingPacketSize
+    }
+}
+
+/// A cap on the bytes waiting in outgoing MQTT queues, shared by the clients of one
+/// device (the device's queues all live in its one heap).
+///
+/// The host's stand-in for the ESP8266 heap, where a publish whose queue entry cannot be
+/// allocated fails (`m:publish` returns false). `limit` bounds the queues; crossing
+/// `highWater` upwards calls `onHighWater` once (again only after the queues fell back
+/// below half of it). A device heap model (`--heap`) can take over by setting
+/// `externalAdmission`: it is asked first and sees every change through `onChange`.
+///
+/// Use only on the event loop of its clients.
+public final class MQTTQueueBudget {
+    /// Bytes the queues may hold together.
+    public var limit: Int
+    /// Bytes at which `onHighWater` is called.
+    public var highWater: Int
+    /// Bytes queued now, over all clients.
+    public private(set) var used = 0
+    /// Called when `used` first passes `highWater` (the host prints a warning).
+    public var onHighWater: ((_ used: Int, _ limit: Int) -> Void)?
+    /// Hook for a device heap model: whether `bytes` more may be queued (replaces `limit`).
+    public var externalAdmission: ((_ bytes: Int) -> Bool)?
+    /// Hook for a device heap model: every change of `used` (positive: allocated).
+    public var onChange: ((_ delta: Int) -> Void)?
+    private var warned = false
+
+    public init(limit: Int, highWater: Int, onHighWater: ((Int, Int) -> Void)? = nil) {
+        self.limit = limit
+        self.highWater = highWater
+        self.onHighWater = onHighWater
+    }
+
+    /// Whether an entry of `bytes` may be queued now.
+    public func admits(_ bytes: Int) -> Bool {
+        if let externalAdmission { return externalAdmission(bytes) }
+        return used + bytes <= limit
+    }
+
+    /// The queues grew (positive) or shrank by `delta` bytes.
+    public func change(by delta: Int) {
+        used += delta
+        onChange?(delta)
+        if !warned, used >= highWater {
+            warned = true
+            onHighWater?(used, limit)
+        } else if warned, used < highWater / 2 {
+            warned = false
+        }
     }
 }
 

@@ -20,15 +20,31 @@ public struct MQTTSession: Sendable {
         public var connectSendTimeout: TimeAmount
         /// CONNACK must arrive within this time after CONNECT was written (else -2).
         public var connAckTimeout: TimeAmount
+        /// When PINGREQ goes out (behaviour spec §2.9).
+        public var keepaliveRule: KeepaliveRule
 
         public init(
             maxInflight: Int = 1, connectSendTimeout: TimeAmount = .seconds(5),
-            connAckTimeout: TimeAmount = .seconds(5)
+            connAckTimeout: TimeAmount = .seconds(5), keepaliveRule: KeepaliveRule = .firmware3_0
         ) {
             self.maxInflight = max(1, maxInflight)
             self.connectSendTimeout = connectSendTimeout
             self.connAckTimeout = connAckTimeout
+            self.keepaliveRule = keepaliveRule
         }
+    }
+
+    /// The firmware's keepalive timing (behaviour spec §2.9 table).
+    public enum KeepaliveRule: Sendable, Equatable {
+        /// 3.0: PINGREQ when the keepalive timer (keepalive s, restarted by every completed
+        /// send and at CONNACK) expires with an empty queue; with a busy queue the timer
+        /// stays stopped until the next send completes.
+        case firmware3_0
+        /// 2.2: a 1-second tick counts only while the queue is empty and every send resets
+        /// it; PINGREQ once it has counted past keepalive, i.e. after keepalive + 1 s of
+        /// send-idleness. A busy queue at expiry pauses the count (checked again a second
+        /// later) instead of stopping it.
+        case firmware2_2
     }
 
     /// Connection phase.
@@ -66,6 +82,19 @@ public struct MQTTSession: Sendable {
 
     /// One entry of the outgoing FIFO.
     enum Entry: Sendable {
+        /// Bookkeeping bytes counted for every entry besides its packet's own bytes.
+        static let overhead = 64
+
+        /// Bytes this entry is counted for in `pendingBytes`.
+        var cost: Int {
+            switch self {
+            case .publish(let p): return MQTTSession.queueCost(topicBytes: p.topic.readableBytes, payloadBytes: p.payload.readableBytes)
+            case .subscribe(let p): return Self.overhead + p.subscriptions.reduce(0) { $0 + 3 + $1.topicFilter.count }
+            case .unsubscribe(let p): return Self.overhead + p.topicFilters.reduce(0) { $0 + 2 + $1.count }
+            default: return Self.overhead
+            }
+        }
+
         case publish(PublishPacket)
         case subscribe(SubscribePacket)
         case unsubscribe(UnsubscribePacket)
@@ -87,11 +116,15 @@ public struct MQTTSession: Sendable {
     private var phaseStarted = NIODeadline.uptimeNanoseconds(0)
     private var lastSendCompleted = NIODeadline.uptimeNanoseconds(0)
     private var keepaliveArmed = false
+    /// 2.2: a busy queue at expiry pauses the idle count; look again at this instant.
+    private var keepaliveRecheck = NIODeadline.uptimeNanoseconds(0)
     private var pingOutstanding = false
     private var disconnectQueued = false
     private var eventsSuppressed = false
 
     private var pending = CircularBuffer<Entry>(initialCapacity: 16)
+    /// Bytes held by `pending` (see `Entry.cost`): what a queue cap or a device heap counts.
+    public private(set) var pendingBytes = 0
     /// Outstanding entries by (expected reply type << 16 | packet id).
     private var outstanding = Set<UInt32>()
     /// Our identifiers awaiting the broker's reply (PUBLISH QoS>0 from when it is sent until
@@ -102,6 +135,12 @@ public struct MQTTSession: Sendable {
     private var idsInUse = Set<UInt16>()
     /// Incoming QoS 2 identifiers awaiting PUBREL, and whether their PUBREC has been sent.
     private var incomingQoS2: [UInt16: Bool] = [:]
+    /// PUBACK / PUBREC entries (by `key(.pubAck/.pubRec, id)`) queued when the message
+    /// arrived, at the place in the FIFO the firmware puts them, but held there until
+    /// `delivered(_:now:)`: the message callback has returned. While held, the entry (and
+    /// everything behind it, the queue being strictly serial) does not go out; when the
+    /// connection ends first it is discarded with the queue.
+    private var heldAcks = Set<UInt32>()
     /// Our QoS 2 publishes queued or sent whose PUBCOMP has not arrived. Each holds its
     /// identifier until then, and its PUBREL waits at the queue tail (device behaviour),
     /// so a burst can hold every identifier at once: see `acceptsQoS2Publish`.
@@ -123,7 +162,10 @@ public struct MQTTSession: Sendable {
         case .awaitingConnAck: return phaseStarted + configuration.connAckTimeout
         case .connected:
             guard keepaliveArmed, keepAlive > .zero else { return nil }
-            return lastSendCompleted + keepAlive
+            switch configuration.keepaliveRule {
+            case .firmware3_0: return lastSendCompleted + keepAlive
+            case .firmware2_2: return max(lastSendCompleted + keepAlive + .seconds(1), keepaliveRecheck)
+            }
         case .idle, .closing: return nil
         }
     }
@@ -144,6 +186,12 @@ public struct MQTTSession: Sendable {
 
     /// Entries queued and not yet sent.
     public var pendingCount: Int { pending.count }
+
+    /// What queueing a PUBLISH of this size costs against a queue budget (`pendingBytes`):
+    /// its packet bytes plus a fixed bookkeeping overhead per entry.
+    public static func queueCost(topicBytes: Int, payloadBytes: Int) -> Int {
+        Entry.overhead + 2 + topicBytes + 2 + payloadBytes + 5
+    }
     /// Entries sent and waiting for a broker reply.
     public var outstandingCount: Int { outstanding.count }
     /// Whether `close(.queued)` has appended a DISCONNECT that has not gone out yet.
@@ -180,12 +228,15 @@ public struct MQTTSession: Sendable {
 
     private mutating func resetConnectionState() {
         pending.removeAll(keepingCapacity: true)
+        pendingBytes = 0
         outstanding.removeAll(keepingCapacity: true)
         idsInUse.removeAll(keepingCapacity: true)
         incomingQoS2.removeAll(keepingCapacity: true)
+        heldAcks.removeAll(keepingCapacity: true)
         unreleasedQoS2 = 0
         renumberedIDs.removeAll()
         keepaliveArmed = false
+        keepaliveRecheck = .uptimeNanoseconds(0)
         pingOutstanding = false
         disconnectQueued = false
         eventsSuppressed = false
@@ -265,14 +316,21 @@ public struct MQTTSession: Sendable {
                 state = .closing
                 return [.closeConnection(.keepaliveTimeout)]
             }
-            keepaliveArmed = false
             guard pending.isEmpty, outstanding.isEmpty else {
-                // Device behaviour: no ping while the queue is busy; the timer restarts with
-                // the next completed send.
+                switch configuration.keepaliveRule {
+                case .firmware3_0:
+                    // No ping while the queue is busy; the timer restarts with the next
+                    // completed send.
+                    keepaliveArmed = false
+                case .firmware2_2:
+                    // The 1-second tick does not count while the queue is busy.
+                    keepaliveRecheck = now + .seconds(1)
+                }
                 return []
             }
+            keepaliveArmed = false
             pingOutstanding = true
-            pending.append(.pingReq)
+            appendEntry(.pingReq)
             var actions: [Action] = []
             pump(into: &actions)
             return actions
@@ -378,7 +436,7 @@ public struct MQTTSession: Sendable {
         case .publish(let publish) where publish.qos == 2: unreleasedQoS2 += 1
         default: break
         }
-        pending.append(entry)
+        appendEntry(entry)
         var actions: [Action] = []
         pump(into: &actions)
         return actions
@@ -433,7 +491,7 @@ public struct MQTTSession: Sendable {
                 }
             case .pubRec(let rec):
                 if outstanding.remove(Self.key(.pubRec, rec.packetID)) != nil {
-                    pending.append(.pubRel(rec.packetID))
+                    appendEntry(.pubRel(rec.packetID))
                 }
             case .pubComp(let comp):
                 if outstanding.remove(Self.key(.pubComp, comp.packetID)) != nil {
@@ -444,7 +502,7 @@ public struct MQTTSession: Sendable {
             case .pubRel(let rel):
                 outstanding.remove(Self.key(.pubRel, rel.packetID))
                 incomingQoS2.removeValue(forKey: rel.packetID)
-                pending.append(.pubComp(rel.packetID))
+                appendEntry(.pubComp(rel.packetID))
             case .subAck(let subAck):
                 if outstanding.remove(Self.key(.subAck, subAck.packetID)) != nil {
                     idsInUse.remove(subAck.packetID)
@@ -456,7 +514,7 @@ public struct MQTTSession: Sendable {
                     actions.append(.deliver(.unsubscribed(packetID: callersID(unsubAck.packetID))))
                 }
             case .pingReq:
-                pending.append(.pingResp)
+                appendEntry(.pingResp)
             case .pingResp:
                 pingOutstanding = false
             case .connAck, .connect, .subscribe, .unsubscribe, .disconnect:
@@ -472,19 +530,40 @@ public struct MQTTSession: Sendable {
         case 0:
             actions.append(.deliver(event))
         case 1:
+            // Queued now, sent once `delivered(_:now:)` says the owner has the message.
+            let id = message.packetID!
+            heldAcks.insert(Self.key(.pubAck, id))
+            appendEntry(.pubAck(id))
             actions.append(.deliver(event))
-            pending.append(.pubAck(message.packetID!))
         default:
             let id = message.packetID!
             if let pubRecSent = incomingQoS2[id] {
-                // Already delivered; acknowledge again but do not deliver twice.
-                if pubRecSent { pending.append(.pubRec(id, awaitsRelease: false)) }
+                // Already delivered; acknowledge again but do not deliver twice. (Before
+                // the first PUBREC is queued there is nothing to repeat.)
+                if pubRecSent { appendEntry(.pubRec(id, awaitsRelease: false)) }
             } else {
                 incomingQoS2[id] = false
+                heldAcks.insert(Self.key(.pubRec, id))
+                appendEntry(.pubRec(id, awaitsRelease: true))
                 actions.append(.deliver(event))
-                pending.append(.pubRec(id, awaitsRelease: true))
             }
         }
+    }
+
+    /// The owner has handed an incoming QoS 1/2 message (delivered as `.message` or
+    /// `.oversizedMessage`) to its consumer: its PUBACK or PUBREC, queued when the message
+    /// arrived, may go out now (behaviour spec §2.12: the firmware sends it after the
+    /// `message` callback returned). Call it only on the connection that delivered the
+    /// message, and not at all if the consumer failed in a way that ends the device (a
+    /// PANIC that reboots): the connection is then aborted with the acknowledgement still
+    /// held, and the broker sends the message again to a persistent session. Does nothing
+    /// for QoS 0 or when the connection is no longer up.
+    public mutating func delivered(_ message: MQTTMessage, now: NIODeadline) -> [Action] {
+        guard state == .connected, let id = message.packetID, message.qos > 0 else { return [] }
+        guard heldAcks.remove(Self.key(message.qos == 1 ? .pubAck : .pubRec, id)) != nil else { return [] }
+        var actions: [Action] = []
+        pump(into: &actions)
+        return actions
     }
 
     static func connAckReason(_ code: UInt8) -> String {
@@ -502,6 +581,11 @@ public struct MQTTSession: Sendable {
 
     private static func key(_ reply: MQTTPacketType, _ id: UInt16) -> UInt32 {
         UInt32(reply.rawValue) << 16 | UInt32(id)
+    }
+
+    private mutating func appendEntry(_ entry: Entry) {
+        pendingBytes += entry.cost
+        pending.append(entry)
     }
 
     /// Sends entries from the head of the queue while the window allows.
@@ -531,8 +615,11 @@ public struct MQTTSession: Sendable {
                 ownID = unsubscribe.packetID
                 awaited = Self.key(.unsubAck, unsubscribe.packetID)
             case .pubAck(let id):
+                // Held until the message callback has returned.
+                guard !heldAcks.contains(Self.key(.pubAck, id)) else { return }
                 packet = .pubAck(PubAckPacket(packetID: id))
             case .pubRec(let id, let awaitsRelease):
+                if awaitsRelease, heldAcks.contains(Self.key(.pubRec, id)) { return }
                 packet = .pubRec(PubRecPacket(packetID: id))
                 // If the PUBREL already came, this PUBREC no longer waits for anything.
                 if awaitsRelease, incomingQoS2[id] != nil {
@@ -550,6 +637,7 @@ public struct MQTTSession: Sendable {
             case .disconnect:
                 guard outstanding.isEmpty else { return }
                 pending.removeAll()
+                pendingBytes = 0
                 state = .closing
                 actions.append(.send(.disconnect, .disconnect))
                 return
@@ -571,6 +659,7 @@ public struct MQTTSession: Sendable {
                 outstanding.insert(awaited)
                 if case .pubRec(let id, _) = head { incomingQoS2[id] = true }
             }
+            pendingBytes -= head.cost
             pending.removeFirst()
             actions.append(.send(packet, token))
         }

@@ -55,6 +55,13 @@ struct HostCommand: ParsableCommand {
     @Option(name: .customLong("fs"), help: ArgumentHelp("Root folder for file access, dofile and require (default: the script's folder, else the current one).", valueName: "DIR"))
     var fsRoot: String?
 
+    @Option(
+        name: .customLong("watchdog"),
+        help: ArgumentHelp(
+            "The device watchdog: Lua that runs SECONDS without returning to the event loop (or calling tmr.wdclr()) ends in a watchdog reset: the ROM's reset line, a simulated reboot, node.bootreason() 2, 3 (under --on-error exit: status 1). Default 3.2 as on the ESP8266; 0 turns it off.",
+            valueName: "SECONDS"))
+    var watchdog: Double?
+
     @Option(name: .customLong("max-inflight"), help: ArgumentHelp("QoS>0 messages in flight per MQTT client (default 1, as on the device).", valueName: "N"))
     var maxInflight = 1
 
@@ -137,7 +144,7 @@ struct HostCommand: ParsableCommand {
     /// Options that take a value, so `split` does not mistake the value for the script.
     static let optionsWithValues: Set<String> = [
         "-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap",
-        "--cafile", "--board", "--speed", "--heap", "--device", "--report", "--scenario",
+        "--cafile", "--board", "--speed", "--heap", "--device", "--report", "--scenario", "--watchdog",
     ]
 
     /// Splits the command line at the script: host options before it, the script
@@ -160,6 +167,9 @@ struct HostCommand: ParsableCommand {
         }
         if busyPoll < 0 || busyPoll > 1_000_000 {
             throw ValidationError("--busy-poll must be between 0 and 1000000 microseconds.")
+        }
+        if let watchdog, !(watchdog >= 0 && watchdog.isFinite && watchdog < 1e9) {
+            throw ValidationError("--watchdog takes a number of seconds, 0 (off) or more.")
         }
         if let runFor, !(runFor >= 0 && runFor.isFinite) {
             throw ValidationError("--run-for takes a number of seconds, 0 or more.")

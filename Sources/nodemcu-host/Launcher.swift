@@ -2,6 +2,7 @@ import Board
 import HostNet
 import NIOCore
 import NIOPosix
+import LuaBridge
 import NodeMCU
 import Scenario
 
@@ -73,6 +74,9 @@ struct Launcher {
         options.scriptName = scriptPath ?? "stdin"
         options.scriptArguments = Array(command.scriptAndArguments.dropFirst())
         options.maxInflight = command.maxInflight
+        if let watchdog = command.watchdog {
+            options.watchdogTimeout = watchdog > 0 ? .nanoseconds(Int64(watchdog * 1e9)) : nil
+        }
         options.busyPollWindow = .microseconds(Int64(command.busyPoll))
         options.trace = command.trace
         options.clockMode = command.virtualTime ? .virtual : command.speed.map { .accelerated(factor: $0) } ?? .real
@@ -126,6 +130,11 @@ struct Launcher {
                         if wantsRepl { runtime.unpin() }
                         return .primary
                     }
+                    guard wantsRepl else { return runtime.console.receive(input) }
+                    // Ctrl-C while a line runs interrupts it ("interrupted!") and the REPL
+                    // goes on; at the prompt it ends the REPL, as in lua.c.
+                    signal(SIGINT) { _ in LuaState.requestInterrupt() }
+                    defer { signal(SIGINT, SIG_DFL) }
                     return runtime.console.receive(input)
                 }
             }

@@ -67,6 +67,28 @@ final class ConnectorTests: XCTestCase {
         return listener
     }
 
+    /// Issue 18, defect 2: an ended connection must not be kept until its connect timeout
+    /// expires. (Before HostNet, a handshake timeout was scheduled for every connection,
+    /// plain TCP too, and never cancelled: it held the channel and ~4.4 KB for 5 s (2.2)
+    /// or 75 s (3.0), so a reconnect loop grew to 106 MB.) With a 60 s timeout, the
+    /// channel must be gone a few loop ticks after it closed.
+    func testAnEndedConnectionIsReleasedBeforeItsConnectTimeout() throws {
+        let listener = try listen()
+        defer { listener.channel.close(promise: nil) }
+        let box = WeakBox()
+        do {
+            let channel = try connect(port: listener.port, timeout: .seconds(60)).get()
+            box.object = channel as AnyObject
+            try channel.close().wait()
+        }
+        var released = false
+        // Each round is one trip through the loop (no sleeping): bounded.
+        for _ in 0..<1000 where !released {
+            released = try loop.submit { box.object == nil }.wait()
+        }
+        XCTAssertTrue(released, "the closed channel is still referenced (a timeout task that was never cancelled?)")
+    }
+
     func testDNSFailure() throws {
         let error = try connectError(host: "no-such-host.invalid", port: 1883, timeout: .seconds(30))
         XCTAssertEqual(error.kind, .dnsFailure, error.reason)
@@ -188,4 +210,9 @@ final class NIOLockedMessages: @unchecked Sendable {
         defer { lock.unlock() }
         return messages
     }
+}
+
+/// A weak reference, read and written on the event loop only.
+private final class WeakBox: @unchecked Sendable {
+    weak var object: AnyObject?
 }

@@ -14,15 +14,22 @@ final class SessionTests: XCTestCase {
         ConnectPacket(clientID: Array("c".utf8), keepAlive: keepAlive, cleanSession: true)
     }
 
-    /// Writes are reported as completed at once.
-    private func complete(_ session: inout MQTTSession, _ actions: [Action]) -> [Action] {
+    /// Writes are reported as completed at once; delivered messages are handed over at
+    /// once (as `MQTTClient` does after its event handler returned) unless
+    /// `acknowledging` is false.
+    private func complete(_ session: inout MQTTSession, _ actions: [Action], acknowledging: Bool = true) -> [Action] {
         var all: [Action] = []
         var queue = actions
         while !queue.isEmpty {
             let action = queue.removeFirst()
             all.append(action)
-            if case .send(_, let token) = action {
+            switch action {
+            case .send(_, let token):
                 queue += session.written(token, now: now)
+            case .deliver(.message(let m)), .deliver(.oversizedMessage(let m, _)):
+                if acknowledging { queue += session.delivered(m, now: now) }
+            default:
+                break
             }
         }
         return all
@@ -36,8 +43,10 @@ final class SessionTests: XCTestCase {
         actions.compactMap { if case .deliver(let e) = $0 { return e } else { return nil } }
     }
 
-    private func connected(maxInflight: Int = 1, keepAlive: UInt16 = 10) -> MQTTSession {
-        var session = MQTTSession(configuration: .init(maxInflight: maxInflight))
+    private func connected(
+        maxInflight: Int = 1, keepAlive: UInt16 = 10, rule: MQTTSession.KeepaliveRule = .firmware3_0
+    ) -> MQTTSession {
+        var session = MQTTSession(configuration: .init(maxInflight: maxInflight, keepaliveRule: rule))
         let a = complete(&session, session.connectionEstablished(connectPacket(keepAlive: keepAlive), now: now))
         XCTAssertEqual(sent(a), [.connect(connectPacket(keepAlive: keepAlive))])
         let b = complete(&session, session.received(.packet(Packets.connAck(0)), now: now))
@@ -390,6 +399,74 @@ final class SessionTests: XCTestCase {
         XCTAssertNil(session.nextDeadline)
         _ = publish(&session, qos: 0)
         XCTAssertEqual(session.nextDeadline, now + .seconds(10))
+    }
+
+    func testKeepalive22PingsAfterKeepalivePlusOneSecond() {
+        var session = connected(keepAlive: 10, rule: .firmware2_2)
+        XCTAssertEqual(session.nextDeadline, now + .seconds(11))
+        advance(.seconds(10))
+        XCTAssertEqual(session.tick(now: now), [], "3.0 would ping now; 2.2 waits one more tick")
+        advance(.seconds(1))
+        XCTAssertEqual(sent(complete(&session, session.tick(now: now))), [.pingReq])
+        advance(.seconds(11))
+        XCTAssertEqual(session.tick(now: now), [.closeConnection(.keepaliveTimeout)])
+    }
+
+    func testKeepalive22BusyQueuePausesTheCountInsteadOfStoppingIt() {
+        var session = connected(keepAlive: 10, rule: .firmware2_2)
+        let (id, _) = publish(&session, qos: 1)
+        advance(.seconds(11))
+        XCTAssertEqual(session.tick(now: now), [])
+        XCTAssertEqual(session.nextDeadline, now + .seconds(1), "looked at again a second later")
+        _ = complete(&session, session.received(.packet(Packets.pubAck(id!)), now: now))
+        advance(.seconds(1))
+        XCTAssertEqual(sent(complete(&session, session.tick(now: now))), [.pingReq])
+    }
+
+    // MARK: - Acknowledgement after delivery (issue 18, defect 1)
+
+    func testIncomingQoS1IsAcknowledgedOnlyOnceDelivered() {
+        var session = connected()
+        let actions = complete(
+            &session, session.received(.packet(Packets.publish("in", "x", qos: 1, id: 5)), now: now), acknowledging: false)
+        XCTAssertEqual(sent(actions), [], "no PUBACK before the owner has the message")
+        guard case .message(let message) = events(actions).first else { return XCTFail() }
+        XCTAssertEqual(sent(complete(&session, session.delivered(message, now: now))), [Packets.pubAck(5)])
+    }
+
+    /// The PUBACK keeps the place in the FIFO it got when the message arrived: a publish
+    /// and a 3.0 close() made inside the callback go out after it (spec §2.12).
+    func testHeldAckKeepsItsPlaceAheadOfWhatTheCallbackQueues() {
+        var session = connected()
+        let actions = complete(
+            &session, session.received(.packet(Packets.publish("in", "x", qos: 1, id: 7)), now: now), acknowledging: false)
+        guard case .message(let message) = events(actions).first else { return XCTFail() }
+        let (_, during) = session.publish(
+            topic: ByteBuffer(string: "out"), payload: ByteBuffer(string: "y"), qos: 0, retain: false, now: now)
+        XCTAssertEqual(sent(during), [], "nothing overtakes the held PUBACK")
+        XCTAssertEqual(sent(session.close(.queued, now: now)), [])
+        let after = complete(&session, session.delivered(message, now: now))
+        XCTAssertEqual(sent(after), [Packets.pubAck(7), Packets.publish("out", "y", qos: 0), .disconnect])
+    }
+
+    func testIncomingQoS2PubRecWaitsForDeliveryAndNothingAfterTheConnectionEnded() {
+        var session = connected()
+        let actions = complete(
+            &session, session.received(.packet(Packets.publish("in", "x", qos: 2, id: 6)), now: now), acknowledging: false)
+        XCTAssertEqual(sent(actions), [])
+        guard case .message(let message) = events(actions).first else { return XCTFail() }
+        session.connectionClosed()
+        XCTAssertEqual(session.delivered(message, now: now), [], "a reboot aborted the connection: no PUBREC")
+    }
+
+    func testPendingBytesCountTheQueueAndDropWithIt() {
+        var session = connected()
+        _ = publish(&session, qos: 1)
+        XCTAssertEqual(session.pendingBytes, 0, "the head went out")
+        _ = publish(&session, qos: 1, "abc")
+        XCTAssertEqual(session.pendingBytes, MQTTSession.queueCost(topicBytes: 1, payloadBytes: 3))
+        session.connectionClosed()
+        XCTAssertEqual(session.pendingBytes, 0)
     }
 
     func testBrokerPingReqGetsPingResp() {

@@ -79,8 +79,37 @@ void *nm_takeobject(lua_State *L, int idx);
 /// stopped it). On error the top holds "<msg>\nstack traceback:\n..." and
 /// `*msglen` the length of the "<msg>" part.
 int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen);
-/// Loads a chunk (protected; never raises). Mode "bt".
+/// luaL_openlibs, then this host's chunk loaders in place of load, loadfile, dofile,
+/// string.dump and require's Lua searcher. Call it protected (it allocates).
+lua_CFunction nm_openlibs_function(void);
+/// Loads a chunk (protected; never raises). Text, or bytecode this host wrote (see
+/// nm_checkedload); any other bytecode is refused with an error message.
 int nm_load(lua_State *L, const char *buf, size_t len, const char *chunkname);
+
+/// What ended an outermost protected call besides an ordinary error.
+enum { NM_TRIP_NONE = 0, NM_TRIP_WATCHDOG = 1, NM_TRIP_INTERRUPT = 2 };
+
+/// Sets the device watchdog: Lua that runs `timeout_ns` without the event loop (or
+/// `nm_watchdog_feed`) in between is ended by an error no `pcall` can keep. 0: off.
+void nm_watchdog_set(lua_State *L, unsigned long long timeout_ns);
+/// Feeds the watchdog (`tmr.wdclr()`); every outermost nm_pcall feeds it too.
+void nm_watchdog_feed(lua_State *L);
+/// Nanoseconds until the watchdog bites, or -1 when it is off or no Lua runs.
+long long nm_watchdog_remaining(lua_State *L);
+/// Trips the watchdog (NM_TRIP_WATCHDOG) or an interrupt now, from a Swift body: the
+/// trampoline raises once the body has returned.
+void nm_trip(lua_State *L, int kind);
+/// NM_TRIP_* that ended the last outermost nm_pcall (and clears it).
+int nm_lasttrip(lua_State *L);
+/// Asks the running Lua to stop with "interrupted!" (async-signal-safe: SIGINT).
+void nm_request_interrupt(void);
+/// Whether an interrupt is pending (for C or Swift loops that run no Lua).
+int nm_interrupt_pending(void);
+
+/// node.compile: loads the Lua text file `src` and writes it as host bytecode to
+/// `dst`. Returns 0 on success; 1 with the compiler's message on the stack; 2 when
+/// `src` cannot be opened; 3 when `dst` cannot be written. Never raises.
+int nm_compilefile(lua_State *L, const char *src, const char *dst);
 
 
 // Re-exports of macros Swift cannot import.

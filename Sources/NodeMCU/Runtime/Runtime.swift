@@ -44,7 +44,8 @@ public final class Runtime {
     @exclusivity(unchecked) public private(set) var generation = 0
     /// Process start or the last simulated reboot (`tmr.now`, `tmr.time`).
     @exclusivity(unchecked) public private(set) var bootTime: NIODeadline
-    /// `node.bootreason()`: 0 power-on, 4 software restart.
+    /// `node.bootreason()`'s extended reason: 0 power-on, 4 software restart, 3 software
+    /// watchdog reset, 5 deep-sleep wake.
     @exclusivity(unchecked) public private(set) var bootReason = 0
 
     @exclusivity(unchecked) private var handles: [ObjectIdentifier: RuntimeHandle] = [:]
@@ -88,6 +89,10 @@ public final class Runtime {
         return outputError
     }
 
+    /// The device's outgoing MQTT queues, all clients together (bounded; see
+    /// `RuntimeOptions.mqttQueueLimit`). A later `--heap` model sets its hooks.
+    public let mqttQueueBudget: MQTTQueueBudget
+
     /// Quirk warnings already printed (one per call site per run, spec §0.3).
     @exclusivity(unchecked) public var quirkWarnings = QuirkWarnings()
 
@@ -110,6 +115,11 @@ public final class Runtime {
         self.bootTime = clock.now
         self.board = Board(clock: clock, chipID: options.chipID, settings: options.board)
         self.vm = LuaVM()
+        self.mqttQueueBudget = MQTTQueueBudget(
+            limit: options.mqttQueueLimit, highWater: options.mqttQueueHighWater
+        ) { used, limit in
+            Console.diagnostic("mqtt: outgoing queues hold \(used) bytes (high-water mark; at \(limit) bytes m:publish returns false): is the broker acknowledging?")
+        }
         self.network = HostNetwork(
             eventLoop: eventLoop, clock: clock,
             configuration: .init(
@@ -140,6 +150,7 @@ public final class Runtime {
     }
 
     private func prepareInterpreter() {
+        lua.setWatchdog(timeout: options.watchdogTimeout?.nanoseconds)
         vm.openStandardLibraries()
         Prelude.install(in: self)
         modules.installAll(in: self)
@@ -235,6 +246,7 @@ public final class Runtime {
 
     /// Prints a callback error as the device does, then applies `--on-error`.
     public func reportCallbackError(_ error: LuaCallError, kind: CallbackKind) {
+        if handleTrip(error) { return }
         emit(.error(message: error.message))
         if profile == .v3_0 && kind == .task {
             if let handler = errorHandler {
@@ -243,6 +255,7 @@ public final class Runtime {
                 lua.push(handler)
                 lua.push(error.traceback)
                 if case .error(let nested) = lua.pcall(arguments: 1, results: 0) {
+                    if handleTrip(nested) { return }
                     print("PANIC: unprotected error in call to Lua API (\(nested.message))")
                     applyErrorPolicy()
                 }
@@ -259,6 +272,7 @@ public final class Runtime {
     /// `applyPolicy` false: printed only (a line fed by `node.input`, which the device
     /// reports and forgets, whatever `--on-error` says about the script's own errors).
     public func reportTopLevelError(_ error: LuaCallError, repl: Bool, applyPolicy: Bool = true) {
+        if handleTrip(error) { return }
         emit(.error(message: error.message))
         switch (profile, repl) {
         case (.v2_2, false): print("lua: " + error.traceback)
@@ -294,6 +308,60 @@ public final class Runtime {
     /// console writes not redirected by `node.output`).
     public func serialWrite(_ bytes: UnsafeRawBufferPointer) {
         if let consoleSink { consoleSink(bytes) } else { Console.out(bytes) }
+    }
+
+    // MARK: Watchdog and Ctrl-C
+
+    /// The device watchdog's timeout when nothing else is configured: about 3.2 s.
+    ///
+    /// The ESP8266 has two watchdogs: the SDK's software watchdog, fed whenever the SDK
+    /// gets the CPU back between tasks (and by `system_soft_wdt_feed`, which is what
+    /// NodeMCU's `tmr.wdclr()` calls: app/modules/tmr.c), and the hardware watchdog behind
+    /// it. Lua that loops with interrupts enabled meets the software one first. Espressif
+    /// does not document its period; measurements published for the non-OS SDK (e.g.
+    /// sigmdel.ca, "ESP8266 Watchdogs in Arduino", §4 "ESP8266 Watchdog Timeouts") put it
+    /// at about 3.2 s, the hardware watchdog's at several seconds more. `--watchdog`
+    /// changes it.
+    public static let deviceWatchdogTimeout: TimeAmount = .milliseconds(3200)
+
+    /// What the ESP8266 boot ROM prints after a software watchdog reset (74880 baud):
+    /// reset cause 2; seen on every such reset, e.g. in the esp8266.com forum thread
+    /// "ESP8266 - Soft WDT reset" (t=22582). Boot mode (3,6) is a normal flash boot.
+    public static let watchdogResetMessage = " ets Jan  8 2013,rst cause:2, boot mode:(3,6)\n"
+
+    /// `node.bootreason()` after a software watchdog reset: raw code 2 (the ROM's
+    /// "rst cause:2"), extended reason 3 = REASON_SOFT_WDT_RST (NodeMCU docs/modules/node.md,
+    /// "3, software watchdog reset").
+    public static let watchdogBootReason = 3
+
+    /// A protected call that the watchdog or Ctrl-C ended: act on it and return true.
+    private func handleTrip(_ error: LuaCallError) -> Bool {
+        switch error.trip {
+        case .none:
+            return false
+        case .interrupt:
+            // Ctrl-C in the REPL: the chunk is abandoned, the REPL goes on.
+            print("interrupted!")
+            return true
+        case .watchdog:
+            watchdogReset()
+            return true
+        }
+    }
+
+    /// The device's watchdog reset: the ROM's reset message on the console, then a
+    /// simulated reboot with the watchdog's boot reason. Under `--on-error exit` the run
+    /// ends there (status 1) instead: the reboot would run the same runaway code again.
+    public func watchdogReset() {
+        guard !halted else { return }
+        print(Self.watchdogResetMessage)
+        let seconds = Double((options.watchdogTimeout ?? .zero).nanoseconds) / 1e9
+        Console.diagnostic("watchdog reset: Lua ran for \(seconds) s without returning to the event loop (tmr.wdclr() feeds the watchdog)")
+        if options.onError == .exit {
+            finish(status: 1)
+        } else {
+            reboot(reason: "watchdog reset", bootReason: Self.watchdogBootReason)
+        }
     }
 
     // MARK: Simulated reboot (spec §1.3 rule 4)

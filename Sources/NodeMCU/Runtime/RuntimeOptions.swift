@@ -35,6 +35,16 @@ public struct RuntimeOptions: Sendable {
     public var strict = false
     /// `--board FILE`: the simulated board's starting state and scheduled changes.
     public var board = BoardSettings()
+    /// The cap on bytes waiting in the device's outgoing MQTT queues, all clients together
+    /// (see `MQTTQueueBudget`): past it `m:publish` returns false, as on the device when
+    /// its heap cannot take another queue entry. The ESP8266 has about 40 KB of heap for
+    /// everything, so a script that works on the device never comes near 1 MiB.
+    public var mqttQueueLimit = 1 << 20
+    /// A stderr warning when the queues first hold this many bytes.
+    public var mqttQueueHighWater = 1 << 18
+    /// The device watchdog: Lua that runs this long without returning to the event loop
+    /// (or calling `tmr.wdclr()`) ends in a watchdog reset. nil: no watchdog.
+    public var watchdogTimeout: TimeAmount? = Runtime.deviceWatchdogTimeout
 
     public init() {}
 }

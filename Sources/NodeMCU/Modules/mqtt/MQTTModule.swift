@@ -81,7 +81,16 @@ public final class MQTTModule: LuaModule {
             maxIncomingPacketSize: maxMessageLength)
         configuration.connectSendTimeout = .seconds(5)
         configuration.connAckTimeout = .seconds(5)
+        configuration.keepaliveRule = profile == .v2_2 ? .firmware2_2 : .firmware3_0
         let core = MQTTClient(network: runtime.network, configuration: configuration)
+        core.queueBudget = runtime.mqttQueueBudget
+        // The PUBACK/PUBREC goes out after the message callback returned, and not at all
+        // when its error reboots or ends the device (spec §2.12, §1.3).
+        let shownID = String(decoding: clientID, as: UTF8.self)
+        core.protocolViolation = { text in
+            Console.diagnostic("mqtt client \"\(shownID)\": protocol error from the broker: \(text); connection closed")
+        }
+        core.acknowledgesDelivery = { [unowned runtime] in !runtime.halted }
         let client = MQTTSocket(
             module: self, core: core, clientID: clientID,
             keepAlive: UInt16(clamping: keepAlive == 0 ? 60 : keepAlive & 0xFFFF),

@@ -1,3 +1,4 @@
+import CLuaShim
 import LuaBridge
 
 /// Lua: the `node` module, both profiles (behaviour spec §5.1 with more-modules §1,
@@ -7,7 +8,7 @@ import LuaBridge
 /// 3.0.0-release_20240225 and docs/modules/node.md, as the specs record them. Split
 /// by topic: `+Task` (`node.task.post`), `+Output` (`node.output`, `node.input`),
 /// `+Flash` (`info`, `flashsize`, LFS, partitions, startup record). `node.compile`
-/// comes with its own issue. There is no `node.uptime`, `readvdd33`, `key` or `led` in
+/// writes host bytecode the loaders accept. There is no `node.uptime`, `readvdd33`, `key` or `led` in
 /// either profile's default build (more-modules §1.1), so none here.
 public final class NodeModule: LuaModule {
     public static let name = "node"
@@ -65,6 +66,7 @@ public final class NodeModule: LuaModule {
         registerTask(in: &table)
         registerOutput(in: &table)
         registerFlash(in: &table)
+        table.function("compile") { lua throws(LuaError) in try Self.compile(lua) }
         if profile == .v3_0 {
             table.function("setonerror") { [unowned self] lua throws(LuaError) in setonerror(lua) }
         }
@@ -89,8 +91,27 @@ public final class NodeModule: LuaModule {
         return 0
     }
 
+    /// Lua: node.compile("x.lua") — writes `x.lc`: host bytecode with the header and
+    /// checksum the host's loaders check (spec §5.1; bytecode from anywhere else is
+    /// refused). Errors as the firmware's: `not a .lua file`, `filename invalid` (over
+    /// 31 characters), the compiler's message, `cannot open/write to file`.
+    private static func compile(_ lua: LuaState) throws(LuaError) -> Int32 {
+        guard let nameBytes = lua.bytes(at: 1), lua.isStringLike(1) else {
+            throw lua.typeError(1, expected: "string")
+        }
+        let name = String(decoding: nameBytes, as: UTF8.self)
+        guard name.count <= 31 else { throw .message("filename invalid") }
+        guard name.hasSuffix(".lua"), name.count > 4 else { throw .message("not a .lua file") }
+        let output = String(name.dropLast(4)) + ".lc"
+        switch nm_compilefile(lua.L, name, output) {
+        case 0: return 0
+        case 1: throw .raiseTop  // the compiler's message is on top
+        default: throw .message("cannot open/write to file")
+        }
+    }
+
     /// Lua: node.bootreason() — `rawcode, reason`: power-on (1, 0), software restart
-    /// (2, 4), deep-sleep wake (2, 5).
+    /// (2, 4), software watchdog reset (2, 3), deep-sleep wake (2, 5).
     private func bootreason(_ lua: LuaState) -> Int32 {
         lua.push(runtime.bootReason == 0 ? 1 : 2)
         lua.push(runtime.bootReason)

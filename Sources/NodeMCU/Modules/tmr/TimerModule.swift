@@ -29,7 +29,7 @@ public final class TimerModule: LuaModule {
         table.function("now") { [unowned self] lua throws(LuaError) in now(lua) }
         table.function("time") { [unowned self] lua throws(LuaError) in time(lua) }
         table.function("delay") { [unowned self] lua throws(LuaError) in try Self.delay(lua, profile: profile, clock: runtime.clock) }
-        table.function("wdclr") { _ throws(LuaError) in 0 }
+        table.function("wdclr") { lua throws(LuaError) in Self.wdclr(lua) }
         table.function("softwd") { [unowned self] lua throws(LuaError) in try softwd(lua) }
         if profile == .v3_0 {
             table.function("ccount") { [unowned self] lua throws(LuaError) in ccount(lua) }
@@ -64,19 +64,45 @@ public final class TimerModule: LuaModule {
         return 1
     }
 
-    /// Lua: tmr.delay(us) — busy-waits; nothing else runs meanwhile. Under virtual time
-    /// device time moves on by `us` at once instead.
+    /// Lua: tmr.delay(us) — busy-waits; nothing else runs meanwhile. A delay longer than
+    /// the watchdog leaves ends in the watchdog reset when the watchdog would bite, as on
+    /// the device; Ctrl-C (REPL) ends it too. Under virtual time device time moves on by
+    /// `us` at once instead (the watchdog still bites if `us` is longer than it leaves).
     private static func delay(_ lua: LuaState, profile: FirmwareProfile, clock: DeviceClock) throws(LuaError) -> Int32 {
         let us = try lua.checkInteger(1)
         if us <= 0 {
             throw profile == .v2_2 ? .message("wrong arg range") : .argument(1, "wrong arg range")
         }
         if clock.isVirtual {
-            clock.advance(by: .microseconds(Int64(us)))
+            if let remaining = lua.watchdogRemaining, Int64(clamping: us) * 1000 > remaining {
+                clock.advance(by: .nanoseconds(remaining))
+                lua.trip(.watchdog)
+            } else {
+                clock.advance(by: .microseconds(Int64(clamping: us)))
+            }
             return 0
         }
-        let end = NIODeadline.now() + .microseconds(Int64(us))
-        while NIODeadline.now() < end {}
+        let start = NIODeadline.now()
+        var end = start + .microseconds(Int64(clamping: us))
+        var bites = false
+        if let remaining = lua.watchdogRemaining, start + .nanoseconds(remaining) < end {
+            end = start + .nanoseconds(remaining)
+            bites = true
+        }
+        while NIODeadline.now() < end {
+            if LuaState.interruptPending {
+                lua.trip(.interrupt)
+                return 0
+            }
+        }
+        if bites { lua.trip(.watchdog) }
+        return 0
+    }
+
+    /// Lua: tmr.wdclr() — feeds the device watchdog (the firmware calls
+    /// system_soft_wdt_feed).
+    private static func wdclr(_ lua: LuaState) -> Int32 {
+        lua.feedWatchdog()
         return 0
     }
 
