@@ -411,8 +411,9 @@ final class ScenarioOptionTests: XCTestCase {
             broker("broker.local:1883")
             expect_console("^subscribed$", 3000, function()
               wifi_drop()
-              -- Nothing passes: the keepalive (1 s) notices; reconnects fail while the AP is gone.
-              expect_console("^offline$", 3000, function()
+              -- Nothing passes: the keepalive (1 s; 2.2 pings after 2 s of send-idleness and
+              -- gives up 2 s later) notices; reconnects fail while the AP is gone.
+              expect_console("^offline$", 5000, function()
                 expect_console("^failed", 2000, function()
                   wifi_restore()
                   expect_console("^connected 2$", 3000, function() done() end)

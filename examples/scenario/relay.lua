@@ -1,7 +1,7 @@
 -- A button (D2, to ground, pull-up on) toggles a relay (D1). The relay's state goes to
 -- home/relay/state; "ON"/"OFF" on home/relay/set switches it. The script keeps its
 -- MQTT connection itself: offline -> reconnect after RECONNECT_MS. A short keepalive
--- notices a dead (half-open) link within two keepalive periods.
+-- notices a dead (half-open) link within two periods of keepalive + 1 s (2.2).
 --   nodemcu-host --remap 192.168.1.10=127.0.0.1:1883 --scenario relay_scenario.lua relay.lua
 local BROKER, PORT = "192.168.1.10", 1883
 local BUTTON, RELAY = 2, 1
