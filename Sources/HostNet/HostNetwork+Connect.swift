@@ -123,8 +123,8 @@ extension HostNetwork {
     }
 
     /// A UDP socket connected to `host:port` (after remapping), bound to a free local port.
-    /// Names are resolved with the system resolver. Not captured by `--pcap`
-    /// (`NIOWritePCAPHandler` synthesises TCP packets only).
+    /// Names are resolved with the system resolver. With `--pcap`, its datagrams are
+    /// captured (`UDPCaptureHandler`; writes may be `ByteBuffer` or envelopes).
     public func connectUDP(
         host: String, port: Int, initializer: @escaping (any Channel) throws -> Void
     ) -> EventLoopFuture<any Channel> {
@@ -137,9 +137,13 @@ extension HostNetwork {
         let (udpHost, udpPort) = (targetHost, targetPort)
         let operation = NIOLoopBound(clock.makeNetworkOperation(), eventLoop: eventLoop)
         operation.value.isActive = true
+        let capture = self.capture
         return DatagramBootstrap(group: eventLoop)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try boundInitializer.value(channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.addDatagramCapture(capture, to: channel)
+                    try boundInitializer.value(channel)
+                }
             }
             .connect(host: udpHost, port: udpPort)
             .flatMapErrorThrowing { error in

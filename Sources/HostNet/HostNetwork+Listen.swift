@@ -141,17 +141,22 @@ extension HostNetwork {
     }
 
     /// Binds a UDP socket for device port `port`, mapped like `listen`'s ports (0: any
-    /// free port). Not captured by `--pcap` (TCP only).
+    /// free port). With `--pcap`, its datagrams are captured (`UDPCaptureHandler`, first
+    /// in the pipeline, before `initializer`'s handlers).
     public func bindUDP(
         port: Int, initializer: @escaping (any Channel) throws -> Void
     ) -> EventLoopFuture<any Channel> {
         eventLoop.preconditionInEventLoop()
         let target = listenAddress(forDevicePort: port)
         let boundInitializer = NIOLoopBound(initializer, eventLoop: eventLoop)
+        let capture = self.capture
         return DatagramBootstrap(group: eventLoop)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try boundInitializer.value(channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.addDatagramCapture(capture, to: channel)
+                    try boundInitializer.value(channel)
+                }
             }
             .bind(host: target.host, port: target.port)
             .assumeIsolated()
@@ -165,7 +170,8 @@ extension HostNetwork {
     }
 
     /// `bindUDP`, with the socket bound inside the call (errors throw here, the address
-    /// is known at once); the channel follows once NIO has registered it.
+    /// is known at once); the channel follows once NIO has registered it. Captured by
+    /// `--pcap` as `bindUDP`.
     public func bindUDPNow(
         port: Int, initializer: @escaping (any Channel) throws -> Void
     ) throws -> (address: SocketAddress, channel: EventLoopFuture<any Channel>) {
@@ -174,12 +180,23 @@ extension HostNetwork {
         let (socket, address) = try Self.boundSocket(stream: false, host: target.host, port: target.port)
         if target.remapped { reportListenPort(port, address, udp: true) }
         let boundInitializer = NIOLoopBound(initializer, eventLoop: eventLoop)
+        let capture = self.capture
         let channel = DatagramBootstrap(group: eventLoop)
             .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try boundInitializer.value(channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    try Self.addDatagramCapture(capture, to: channel)
+                    try boundInitializer.value(channel)
+                }
             }
             .withBoundSocket(socket)
         return (address, channel)
+    }
+
+    /// With `--pcap`, puts the UDP capture first in a datagram channel's pipeline (next to
+    /// the socket: it records what the socket really sends and receives).
+    static func addDatagramCapture(_ capture: PacketCapture?, to channel: any Channel) throws {
+        guard let capture else { return }
+        try channel.pipeline.syncOperations.addHandler(capture.makeDatagramHandler())
     }
 
     private func reportListenPort(_ devicePort: Int, _ address: SocketAddress, udp: Bool = false) {

@@ -45,7 +45,8 @@ public final class HostNetwork {
     public let clock: DeviceClock
     public let configuration: Configuration
     public var remap: AddressRemap { configuration.remap }
-    /// `--pcap`: every connection made or accepted is written here.
+    /// `--pcap`: every connection made or accepted, and every UDP datagram sent or
+    /// received, is written here.
     public let capture: PacketCapture?
     /// Shared by the writers of this loop (see `FlushScheduler`).
     public let flushScheduler: FlushScheduler

@@ -74,7 +74,7 @@ struct HostCommand: ParsableCommand {
 
     @Option(
         help: ArgumentHelp(
-            "Write every connection the host makes or accepts to FILE in pcap format (tcpdump -r FILE, Wireshark); TLS connections as plaintext.",
+            "Write every TCP connection the host makes or accepts, and every UDP datagram it sends or receives, to FILE in pcap format (tcpdump -r FILE, Wireshark); TLS connections as plaintext.",
             valueName: "FILE"))
     var pcap: String?
 

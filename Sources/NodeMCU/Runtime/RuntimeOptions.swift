@@ -15,7 +15,7 @@ public struct RuntimeOptions: Sendable {
     /// `--busy-poll`: while a broker streams messages in, the loop stays awake this long
     /// after a read instead of sleeping (`ReadBusyPoll.window`); zero (default): it always sleeps.
     public var busyPollWindow: TimeAmount = .zero
-    /// `--pcap FILE`: every connection is captured to this pcap file.
+    /// `--pcap FILE`: every TCP connection and UDP datagram is captured to this pcap file.
     public var pcapPath: String?
     /// Servers listen on all interfaces instead of 127.0.0.1 only.
     public var expose = false
