@@ -164,6 +164,23 @@ final class PortingTests: XCTestCase {
         XCTAssertEqual(roomy.stdout, "built\t3840\ttrue\n")
     }
 
+    /// The device's MQTT queue lives in its heap: under --heap a burst of QoS 1 publishes is
+    /// refused once the queue does not fit (publish returns false), and the heap comes back
+    /// as the broker acknowledges; without --heap every publish is queued.
+    func testTheMQTTQueueCountsAgainstTheHeap() throws {
+        let broker = try Mosquitto.start()
+        defer { broker.stop() }
+        let script = Self.fixtures.appendingPathComponent("heap_mqtt_queue.lua").path
+        let remap = "broker.local=127.0.0.1:\(broker.port)"
+        let limited = try HostProcess.run(["--heap", "40k", "--remap", remap, script], timeout: 20)
+        XCTAssertEqual(limited.status, 0, limited.stdout + limited.stderr)
+        XCTAssertEqual(limited.stdout, "some refused\ttrue\nheap used by the queue\ttrue\nqueue drained\n")
+
+        let unlimited = try HostProcess.run(["--remap", remap, script], timeout: 20)
+        XCTAssertEqual(unlimited.status, 0, unlimited.stdout + unlimited.stderr)
+        XCTAssertEqual(unlimited.stdout, "some refused\tfalse\nheap used by the queue\tfalse\nqueue drained\n")
+    }
+
     func testGarbageIsCollectedBeforeTheHeapRunsOut() throws {
         let url = try script("""
             for round = 1, 200 do

@@ -134,6 +134,17 @@ public final class Runtime {
                 }
             },
             diagnostics: { Console.diagnostic($0) })
+        if options.heapLimit != nil {
+            // The device's MQTT queues live in its heap: under --heap they count against it.
+            mqttQueueBudget.externalAdmission = { [unowned self] bytes in
+                let status = lua.heapStatus
+                guard let limit = status.limit else { return true }
+                return status.used + bytes <= limit
+            }
+            mqttQueueBudget.onChange = { [unowned self] delta in
+                if delta > 0 { _ = lua.chargeHeap(delta) } else { lua.creditHeap(-delta) }
+            }
+        }
     }
 
     // MARK: Boot
