@@ -77,6 +77,20 @@ struct HostCommand: ParsableCommand {
             valueName: "FILE"))
     var cafile: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Fleet mode: run N independent devices of the script in this process (indices 0…N-1), each with its own Lua state, chip id (base + index), client id, flash folder <fs>/devices/<index>/ (copy-on-write from the shared folder) and reboot cycle, spread over one event loop per core. Console lines are prefixed [index].",
+            valueName: "N"))
+    var devices: Int?
+
+    @Option(
+        name: .customLong("devices-from"),
+        help: ArgumentHelp("Fleet mode: run only the devices A…B (inclusive) of the index range, to split one fleet over several processes or machines.", valueName: "A-B"))
+    var devicesFrom: String?
+
+    @Option(help: ArgumentHelp("Fleet mode: start R devices per second (default: all at once).", valueName: "R"))
+    var ramp: Double?
+
     @Flag(help: "One stderr line per MQTT packet and timer event.")
     var trace = false
 
@@ -85,7 +99,7 @@ struct HostCommand: ParsableCommand {
     var scriptAndArguments: [String] = []
 
     /// Options that take a value, so `split` does not mistake the value for the script.
-    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--cafile"]
+    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--cafile", "--devices", "--devices-from", "--ramp"]
 
     /// Splits the command line at the script: host options before it, the script
     /// and its own arguments (which may look like options) from it on.
@@ -119,6 +133,7 @@ struct HostCommand: ParsableCommand {
                 throw ValidationError("--remap: \(error)")
             }
         }
+        try validateFleet()
         if scriptAndArguments.first == "-" && interactive {
             throw ValidationError("-i cannot be used when the script is read from standard input ('-').")
         }

@@ -76,6 +76,10 @@ struct Launcher {
             try? options.remap.add(parsing: entry)
         }
 
+        if let slice = command.fleetSlice {
+            FleetLauncher(command: command, slice: slice, options: options, script: script).run()
+        }
+
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let loop = group.next()
         let commandChunks = command.chunks.map { Chunk(name: "=(command line)", code: Array($0.utf8)) }

@@ -26,6 +26,14 @@ public struct RuntimeOptions: Sendable {
     /// Give up restarting after this many restarts within `restartWindowSeconds`.
     public var maxRestarts = 5
     public var restartWindowSeconds: Int64 = 10
+    /// The flash folder of this device (fleet mode: `<fs>/devices/<index>`); nil: the
+    /// working directory (the `--fs` root the launcher changed into).
+    public var fsRoot: String?
+    /// Fleet mode: the shared folder a file missing from `fsRoot` is read from
+    /// (copy-on-write; see `FlashFileSystem`).
+    public var fsShared: String?
+    /// Prefixed to this runtime's own stderr diagnostics (fleet mode: `[17] `).
+    public var diagnosticPrefix = ""
 
     public init() {}
 }
