@@ -15,6 +15,8 @@ end
 t:register(interval, tmr.ALARM_AUTO, publish)
 m:on("offline", function() print("offline after " .. seq) t:stop() end)
 m:connect("broker.local", 1883, function()
+  -- The Lua heap of this device once connected (bench/fleet's memory breakdown).
+  print(string.format("lua heap %.1f KB", collectgarbage("count")))
   publish()
   t:start()
 end, function(_, reason)
