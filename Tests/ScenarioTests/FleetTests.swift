@@ -144,4 +144,42 @@ final class FleetTests: XCTestCase {
         }
         XCTAssertEqual(lines.dropLast().sorted(), expected.sorted())
     }
+
+    /// `--run-for` ends a fleet whose devices never go idle, also the devices the ramp has
+    /// not started yet (status 0 for all).
+    func testRunForEndsDevicesTheRampHasNotStarted() throws {
+        let url = try script("forever.lua", """
+            print("boot")
+            tmr.create():alarm(1000, tmr.ALARM_AUTO, function() end)
+            """)
+        // --ramp 0.5: device 0 at 0 s, device 1 at 2 s, device 2 at 4 s; --run-for 1 ends all.
+        let result = try HostProcess.run(["--devices", "3", "--ramp", "0.5", "--run-for", "1", url.path], timeout: 30)
+        XCTAssertFalse(result.timedOut)
+        XCTAssertEqual(result.status, 0, "stderr: \(result.stderr)")
+        XCTAssertEqual(result.stdout, "[0] boot\n")
+        XCTAssertTrue(result.stderr.contains("fleet: 3 devices (0-2), 3 ended with status 0, 0 failed"), result.stderr)
+    }
+
+    /// A device's errors and restarts (`--on-error restart`) are its own: device 1 reboots
+    /// until it gives up and fails; device 0 boots once and ends normally.
+    func testRestartsArePerDevice() throws {
+        let url = try script("flaky.lua", """
+            print("boot")
+            tmr.create():alarm(1, tmr.ALARM_SINGLE, function()
+              if node.chipid() == \(Self.base + 1) then error("device 1 fails") end
+            end)
+            """)
+        let result = try HostProcess.run(["--devices", "2", "--on-error", "restart", url.path], timeout: 30)
+        XCTAssertFalse(result.timedOut)
+        XCTAssertEqual(result.status, 1, "stderr: \(result.stderr)")
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.filter { $0 == "[0] boot" }.count, 1, result.stdout)
+        XCTAssertEqual(lines.filter { $0 == "[1] boot" }.count, 6, result.stdout)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("[1] PANIC: unprotected error in call to Lua API (") }, result.stdout)
+        XCTAssertTrue(result.stderr.contains("nodemcu-host: [1] restarting (a Lua error)"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("nodemcu-host: [1] giving up after 5 restarts"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("[1] device 1 (chip id 0x\(String(Self.base + 1, radix: 16))) ended with status 1"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("fleet: 2 devices (0-1), 1 ended with status 0, 1 failed"), result.stderr)
+        XCTAssertFalse(result.stderr.contains("[0] restarting"), result.stderr)
+    }
 }
