@@ -234,6 +234,7 @@ struct FleetLauncher {
         let runtime = Runtime(eventLoop: device.loop, options: options)
         let console = FleetConsole(index: device.index)
         runtime.consoleSink = { console.write($0) }
+        runtime.quirkWarnings.prefix = options.diagnosticPrefix
         device.runtime = runtime
         runtime.exitStatus.assumeIsolated().whenComplete { result in
             console.flush()

@@ -85,6 +85,15 @@ final class FleetTests: XCTestCase {
         }
         XCTAssertTrue(result.stderr.contains("fleet: 4 devices (10-13), 2 ended with status 0, 2 failed"), result.stderr)
 
+        // Host lines about one device carry its prefix: a load error, a quirk warning.
+        let broken = try script("broken.lua", "print(")
+        let loadError = try HostProcess.run(["--devices", "2", broken.path], timeout: 30)
+        XCTAssertEqual(loadError.status, 1)
+        XCTAssertTrue(loadError.stderr.contains("nodemcu-host: [1] broken.lua:1:"), loadError.stderr)
+        let quirk = try script("quirk.lua", "mqtt.Client(\"id\", 60):connect(\"127.0.0.1\", 1, false, function() end, function() end, function() end)")
+        let warned = try HostProcess.run(["--devices-from", "7-7", "--run-for", "0", quirk.path], timeout: 30)
+        XCTAssertTrue(warned.stderr.contains("nodemcu-host: [7] warning: quirk.lua:1: m:connect"), warned.stderr)
+
         let bad = try HostProcess.run(["--devices", "10", "--devices-from", "5-10", url.path], timeout: 30)
         XCTAssertEqual(bad.status, 2, bad.stderr)
     }
