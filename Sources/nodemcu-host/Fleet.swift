@@ -155,7 +155,9 @@ struct FleetLauncher {
     }
 
     func run() -> Never {
-        guard script != nil else { fail("fleet mode (--devices, --devices-from) needs a script file") }
+        guard let path = command.scriptAndArguments.first, path != "-", script != nil else {
+            fail("fleet mode (--devices, --devices-from) needs a script file")
+        }
         // The launcher has changed into the --fs root (or the script's folder): that
         // folder is shared; each device writes to its own subfolder of it.
         var cwd = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)

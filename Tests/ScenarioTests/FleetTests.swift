@@ -96,6 +96,9 @@ final class FleetTests: XCTestCase {
 
         let bad = try HostProcess.run(["--devices", "10", "--devices-from", "5-10", url.path], timeout: 30)
         XCTAssertEqual(bad.status, 2, bad.stderr)
+        let noScript = try HostProcess.run(["--devices", "3"], timeout: 30)
+        XCTAssertEqual(noScript.status, 2, noScript.stderr)
+        XCTAssertTrue(noScript.stderr.contains("needs a script file"), noScript.stderr)
     }
 
     /// Copy-on-write flash: device 3 writes a file into `devices/3/`, device 4 does not
