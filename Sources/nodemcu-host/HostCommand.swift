@@ -91,6 +91,12 @@ struct HostCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Fleet mode: start R devices per second (default: all at once).", valueName: "R"))
     var ramp: Double?
 
+    @Option(
+        help: ArgumentHelp(
+            "Install only these firmware modules, comma-separated, as a firmware built with that module list (default: every module of the profile). Fewer modules: less memory per device.",
+            valueName: "LIST"))
+    var modules: String?
+
     @Flag(help: "One stderr line per MQTT packet and timer event.")
     var trace = false
 
@@ -99,7 +105,7 @@ struct HostCommand: ParsableCommand {
     var scriptAndArguments: [String] = []
 
     /// Options that take a value, so `split` does not mistake the value for the script.
-    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--cafile", "--devices", "--devices-from", "--ramp"]
+    static let optionsWithValues: Set<String> = ["-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap", "--cafile", "--devices", "--devices-from", "--ramp", "--modules"]
 
     /// Splits the command line at the script: host options before it, the script
     /// and its own arguments (which may look like options) from it on.
@@ -134,6 +140,12 @@ struct HostCommand: ParsableCommand {
             }
         }
         try validateFleet()
+        if let modules {
+            let known = Set(ModuleRegistry.moduleNames)
+            for name in modules.split(separator: ",") where !known.contains(String(name)) {
+                throw ValidationError("--modules: no module '\(name)' (the host has \(ModuleRegistry.moduleNames.sorted().joined(separator: ", "))).")
+            }
+        }
         if scriptAndArguments.first == "-" && interactive {
             throw ValidationError("-i cannot be used when the script is read from standard input ('-').")
         }

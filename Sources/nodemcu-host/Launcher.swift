@@ -50,6 +50,7 @@ struct Launcher {
         options.maxInflight = command.maxInflight
         options.busyPollWindow = .microseconds(Int64(command.busyPoll))
         options.trace = command.trace
+        options.modules = command.modules.map { Set($0.split(separator: ",").map(String.init)) }
         options.expose = command.expose
         if let cafile = command.cafile {
             // Read now: a missing file fails before anything runs.

@@ -194,4 +194,19 @@ final class FleetTests: XCTestCase {
         XCTAssertTrue(result.stderr.contains("fleet: 2 devices (0-1), 1 ended with status 0, 1 failed"), result.stderr)
         XCTAssertFalse(result.stderr.contains("[0] restarting"), result.stderr)
     }
+
+    /// `--modules` installs only the listed firmware modules (as a firmware build does),
+    /// in every device; an unknown name is bad usage.
+    func testModulesListsTheFirmwareBuild() throws {
+        let url = try script("modules.lua", "print(mqtt ~= nil, tmr ~= nil, file == nil, net == nil)")
+        let result = try HostProcess.run(["--devices", "2", "--modules", "tmr,node,mqtt", url.path], timeout: 30)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(Set(result.stdout.split(separator: "\n").map(String.init)),
+                       ["[0] true\ttrue\ttrue\ttrue", "[1] true\ttrue\ttrue\ttrue"])
+        let single = try HostProcess.run(["--firmware", "3.0", "--modules", "tmr,node", "-e", "print(node.info('build_config').modules, mqtt)"], timeout: 30)
+        XCTAssertEqual(single.stdout, "node,tmr\tnil\n", single.stderr)
+        let bad = try HostProcess.run(["--modules", "tmr,wifi", "-e", ""], timeout: 30)
+        XCTAssertEqual(bad.status, 2)
+        XCTAssertTrue(bad.stderr.contains("--modules: no module 'wifi'"), bad.stderr)
+    }
 }

@@ -32,6 +32,9 @@ public struct RuntimeOptions: Sendable {
     /// Fleet mode: the shared folder a file missing from `fsRoot` is read from
     /// (copy-on-write; see `FlashFileSystem`).
     public var fsShared: String?
+    /// `--modules`: install only these firmware modules (a firmware build's module list);
+    /// nil: every module the profile has.
+    public var modules: Set<String>?
     /// Prefixed to this runtime's own stderr diagnostics (fleet mode: `[17] `).
     public var diagnosticPrefix = ""
 
