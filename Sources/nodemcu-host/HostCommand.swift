@@ -101,6 +101,26 @@ struct HostCommand: ParsableCommand {
             valueName: "FILE.lua"))
     var scenario: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Fleet mode: run N independent devices of the script in this process (indices 0…N-1), each with its own Lua state, chip id (base + index), client id, flash folder <fs>/devices/<index>/ (copy-on-write from the shared folder) and reboot cycle, spread over one event loop per core. Console lines are prefixed [index].",
+            valueName: "N"))
+    var devices: Int?
+
+    @Option(
+        name: .customLong("devices-from"),
+        help: ArgumentHelp("Fleet mode: run only the devices A…B (inclusive) of the index range, to split one fleet over several processes or machines.", valueName: "A-B"))
+    var devicesFrom: String?
+
+    @Option(help: ArgumentHelp("Fleet mode: start R devices per second (default: all at once).", valueName: "R"))
+    var ramp: Double?
+
+    @Option(
+        help: ArgumentHelp(
+            "Install only these firmware modules, comma-separated, as a firmware built with that module list (default: every module of the profile). Fewer modules: less memory per device.",
+            valueName: "LIST"))
+    var modules: String?
+
     @Flag(help: "One stderr line per MQTT packet and timer event.")
     var trace = false
 
@@ -145,6 +165,7 @@ struct HostCommand: ParsableCommand {
     static let optionsWithValues: Set<String> = [
         "-e", "--firmware", "--remap", "--run-for", "--on-error", "--fs", "--max-inflight", "--busy-poll", "--pcap",
         "--cafile", "--board", "--speed", "--heap", "--device", "--report", "--scenario", "--watchdog",
+        "--devices", "--devices-from", "--ramp", "--modules",
     ]
 
     /// Splits the command line at the script: host options before it, the script
@@ -193,6 +214,13 @@ struct HostCommand: ParsableCommand {
         }
         if let device, device != "esp8266" {
             throw ValidationError("--device: the only device is esp8266.")
+        }
+        try validateFleet()
+        if let modules {
+            let known = Set(ModuleRegistry.moduleNames)
+            for name in modules.split(separator: ",") where !known.contains(String(name)) {
+                throw ValidationError("--modules: no module '\(name)' (the host has \(ModuleRegistry.moduleNames.sorted().joined(separator: ", "))).")
+            }
         }
         if scriptAndArguments.first == "-" && interactive {
             throw ValidationError("-i cannot be used when the script is read from standard input ('-').")

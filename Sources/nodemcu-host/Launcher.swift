@@ -82,6 +82,7 @@ struct Launcher {
         options.clockMode = command.virtualTime ? .virtual : command.speed.map { .accelerated(factor: $0) } ?? .real
         options.heapLimit = command.heapLimit
         options.strict = command.strict
+        options.modules = command.modules.map { Set($0.split(separator: ",").map(String.init)) }
         options.expose = command.expose
         if let cafile = command.cafile {
             // Read now: a missing file fails before anything runs.
@@ -107,6 +108,10 @@ struct Launcher {
         for entry in command.remap {
             // Already validated by HostCommand.validate().
             try? options.remap.add(parsing: entry)
+        }
+
+        if let slice = command.fleetSlice {
+            FleetLauncher(command: command, slice: slice, options: options, script: script).run()
         }
 
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)

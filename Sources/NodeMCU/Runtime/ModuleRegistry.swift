@@ -35,6 +35,15 @@ public struct ModuleRegistry {
         ]
     }
 
+    /// The names of every module the host provides (`--modules` checks against them).
+    public static var moduleNames: [String] { modules.map { $0.name } }
+
+    /// Whether `type` is installed in a run with `options` (the profile has it, and
+    /// `--modules` lists it when given).
+    static func installs(_ type: any LuaModule.Type, with options: RuntimeOptions) -> Bool {
+        type.isAvailable(in: options.profile) && (options.modules?.contains(type.name) ?? true)
+    }
+
     private var installed: [ObjectIdentifier: any LuaModule] = [:]
 
     public init() {}
@@ -46,7 +55,7 @@ public struct ModuleRegistry {
 
     mutating func installAll(in runtime: Runtime) {
         let lua = runtime.lua
-        for type in Self.modules where type.isAvailable(in: runtime.profile) {
+        for type in Self.modules where Self.installs(type, with: runtime.options) {
             let module = type.init(runtime: runtime)
             var table = LuaModuleTable()
             module.register(in: &table)

@@ -42,7 +42,7 @@ extension Runtime {
     public func run(_ chunk: Chunk, arguments: [String] = []) -> Bool {
         guard !halted else { return false }
         if let message = lua.load(chunk.code, chunkName: chunk.name) {
-            Console.diagnostic(message)
+            diagnostic(message)
             emit(.error(message: message))
             applyErrorPolicy()
             return false

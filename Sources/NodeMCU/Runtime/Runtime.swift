@@ -129,11 +129,11 @@ public final class Runtime {
                 do {
                     return try PacketCapture(path: path)
                 } catch {
-                    Console.diagnostic("--pcap \(path): cannot write the file (\(error))")
+                    Console.diagnostic(options.diagnosticPrefix + "--pcap \(path): cannot write the file (\(error))")
                     return nil
                 }
             },
-            diagnostics: { Console.diagnostic($0) })
+            diagnostics: { [prefix = options.diagnosticPrefix] in Console.diagnostic(prefix + $0) })
         if options.heapLimit != nil {
             // The device's MQTT queues live in its heap: under --heap they count against it.
             mqttQueueBudget.externalAdmission = { [unowned self] bytes in
@@ -249,7 +249,8 @@ public final class Runtime {
             scheduleIdleCheck()
             return true
         case .error(let error):
-            report(error)
+            // After `finish` (fleet mode's os.exit) the unwinding error is not reported.
+            if !finished { report(error) }
             scheduleIdleCheck()
             return false
         }
@@ -301,6 +302,11 @@ public final class Runtime {
         case .exit: finish(status: 1)
         case .restart: reboot(reason: "a Lua error")
         }
+    }
+
+    /// Writes one host diagnostic line about this runtime to stderr (prefixed in fleet mode).
+    public func diagnostic(_ text: String) {
+        Console.diagnostic(options.diagnosticPrefix + text)
     }
 
     /// Writes a line to the device console.
@@ -394,12 +400,12 @@ public final class Runtime {
         restartTimes.append(now)
         restartTimes.removeAll { now - $0 > .seconds(options.restartWindowSeconds) }
         if restartTimes.count > options.maxRestarts {
-            Console.diagnostic("giving up after \(options.maxRestarts) restarts within \(options.restartWindowSeconds) seconds (the last one after \(reason))")
+            diagnostic("giving up after \(options.maxRestarts) restarts within \(options.restartWindowSeconds) seconds (the last one after \(reason))")
             halted = false
             finish(status: 1)
             return
         }
-        Console.diagnostic("restarting (\(reason))")
+        diagnostic("restarting (\(reason))")
         emit(.reboot(reason: reason))
         if delay > .zero {
             abortAllHandles()
@@ -415,7 +421,7 @@ public final class Runtime {
     public func deepSleep(microseconds: Int64) {
         guard !halted else { return }
         if microseconds <= 0 {
-            Console.diagnostic("node.dsleep(0): the device sleeps until reset; ending")
+            diagnostic("node.dsleep(0): the device sleeps until reset; ending")
             finish(status: 0)
             return
         }

@@ -45,6 +45,17 @@ public struct RuntimeOptions: Sendable {
     /// The device watchdog: Lua that runs this long without returning to the event loop
     /// (or calling `tmr.wdclr()`) ends in a watchdog reset. nil: no watchdog.
     public var watchdogTimeout: TimeAmount? = Runtime.deviceWatchdogTimeout
+    /// The flash folder of this device (fleet mode: `<fs>/devices/<index>`); nil: the
+    /// working directory (the `--fs` root the launcher changed into).
+    public var fsRoot: String?
+    /// Fleet mode: the shared folder a file missing from `fsRoot` is read from
+    /// (copy-on-write; see `FlashFileSystem`).
+    public var fsShared: String?
+    /// `--modules`: install only these firmware modules (a firmware build's module list);
+    /// nil: every module the profile has.
+    public var modules: Set<String>?
+    /// Prefixed to this runtime's own stderr diagnostics (fleet mode: `[17] `).
+    public var diagnosticPrefix = ""
 
     public init() {}
 }

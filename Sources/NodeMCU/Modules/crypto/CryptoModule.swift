@@ -33,7 +33,7 @@ public final class CryptoModule: LuaModule {
         table.function("sha1") { lua throws(LuaError) in try Self.sha1(lua) }
         table.function("hash") { lua throws(LuaError) in try Self.hash(lua) }
         table.function("hmac") { lua throws(LuaError) in try Self.hmac(lua) }
-        table.function("fhash") { lua throws(LuaError) in try Self.fhash(lua) }
+        table.function("fhash") { [unowned self] lua throws(LuaError) in try Self.fhash(lua, options: runtime.options) }
         table.function("new_hash") { [unowned self] lua throws(LuaError) in try newHash(lua) }
         table.function("new_hmac") { [unowned self] lua throws(LuaError) in try newHMAC(lua) }
         table.function("mask") { lua throws(LuaError) in try Self.mask(lua) }
@@ -113,13 +113,12 @@ public final class CryptoModule: LuaModule {
     }
 
     /// Lua: crypto.fhash(algo, filename) — the digest of a file of the `--fs` folder.
-    private static func fhash(_ lua: LuaState) throws(LuaError) -> Int32 {
+    private static func fhash(_ lua: LuaState, options: RuntimeOptions) throws(LuaError) -> Int32 {
         let algorithm = try algorithm(lua, 1)
         let name = try lua.checkBytes(2)
-        var cwd = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let root = getcwd(&cwd, cwd.count) != nil ? FlashFileSystem.string(cwd) : "."
-        guard case .path(let path) = FlashFileSystem(root: root).resolve(name),
-              let contents = FileManager.default.contents(atPath: path) else {
+        let fileSystem = FlashFileSystem(for: options)
+        guard case .path(let path) = fileSystem.resolve(name),
+              let contents = FileManager.default.contents(atPath: fileSystem.readPath(path)) else {
             throw .message("file does not exist")
         }
         lua.push(algorithm.digest(Array(contents)))

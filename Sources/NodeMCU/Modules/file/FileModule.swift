@@ -27,9 +27,7 @@ public final class FileModule: LuaModule {
 
     public init(runtime: Runtime) {
         self.runtime = runtime
-        var cwd = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let root = getcwd(&cwd, cwd.count) != nil ? FlashFileSystem.string(cwd) : "."
-        fileSystem = FlashFileSystem(root: root)
+        fileSystem = FlashFileSystem(for: runtime.options)
         var methods: [(String, LuaObjectType<LuaFile>.Method)] = []
         for (name, operation) in FileModule.operations {
             methods.append((name, { file, lua throws(LuaError) in
@@ -90,7 +88,10 @@ public final class FileModule: LuaModule {
         case "a+": flags = O_RDWR | O_CREAT | O_APPEND
         default: flags = O_RDONLY  // "r", and any unknown mode opens read-only
         }
-        let descriptor = Glibc.open(target, flags | O_CLOEXEC, 0o644)
+        // Fleet mode: read the shared copy in place; copy it before changing it.
+        if flags & O_TRUNC == 0 && flags & (O_WRONLY | O_RDWR) != 0 { fileSystem.materialize(target) }
+        let opened = flags & (O_WRONLY | O_RDWR) == 0 ? fileSystem.readPath(target) : target
+        let descriptor = Glibc.open(opened, flags | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
             lua.pushNil()
             return 1
@@ -257,7 +258,7 @@ public final class FileModule: LuaModule {
         let new = try path(lua, 2)
         guard let old, let new, fileSystem.size(old) != nil else { lua.push(false); return 1 }
         var info = Glibc.stat()
-        guard lstat(new, &info) != 0 else { lua.push(false); return 1 }
+        guard lstat(new, &info) != 0, fileSystem.materialize(old) else { lua.push(false); return 1 }
         lua.push(Glibc.rename(old, new) == 0)
         return 1
     }
@@ -321,7 +322,7 @@ public final class FileModule: LuaModule {
     private func getcontents(_ lua: LuaState) throws(LuaError) -> Int32 {
         dropCurrent(lua)
         guard let target = try path(lua, 1), fileSystem.size(target) != nil else { lua.pushNil(); return 1 }
-        let descriptor = Glibc.open(target, O_RDONLY | O_CLOEXEC)
+        let descriptor = Glibc.open(fileSystem.readPath(target), O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { lua.pushNil(); return 1 }
         defer { _ = Glibc.close(descriptor) }
         var contents: [UInt8] = []

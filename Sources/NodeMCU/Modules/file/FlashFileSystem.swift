@@ -4,9 +4,14 @@ import Glibc
 import Musl
 #endif
 
-/// The simulated SPIFFS flash file system: one host folder (the `--fs` root, the
-/// process's working directory once the launcher has changed into it) holding flat
-/// names of at most 31 bytes. No Lua here.
+/// The simulated SPIFFS flash file system: one host folder (`RuntimeOptions.fsRoot`, else
+/// the `--fs` root, the process's working directory once the launcher has changed into
+/// it) holding flat names of at most 31 bytes. No Lua here.
+///
+/// Copy-on-write (fleet mode): with a `shared` folder, a name missing from `root` is read
+/// from `shared`; writing it (modes `r+`, `a`, `a+`, `rename`) first copies it into `root`;
+/// writes, removes and `format` only ever change `root`. Removing a file that exists only in
+/// `shared` leaves the shared one visible.
 ///
 /// Sandbox: nothing outside the folder is ever touched. Names with a leading `/`
 /// (another drive; a `/FLASH/` prefix is stripped first), `.`/`..` components or NUL
@@ -25,17 +30,30 @@ final class FlashFileSystem {
     static let physicalSize = 3_129_344
 
     let root: String
+    /// The read-only folder a name missing from `root` is read from (fleet mode), or nil.
+    let shared: String?
     let total: Int
     var openFiles = 0
 
-    init(root: String, total: Int = FlashFileSystem.defaultTotal) {
-        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        if realpath(root, &resolved) != nil {
-            self.root = Self.string(resolved)
-        } else {
-            self.root = root
-        }
+    init(root: String, shared: String? = nil, total: Int = FlashFileSystem.defaultTotal) {
+        self.root = Self.realPath(root)
+        self.shared = shared.map(Self.realPath).flatMap { $0 == Self.realPath(root) ? nil : $0 }
         self.total = total
+    }
+
+    /// The file system of `runtime`: its `fsRoot` (and `fsShared`), else the working directory.
+    convenience init(for options: RuntimeOptions) {
+        if let root = options.fsRoot {
+            self.init(root: root, shared: options.fsShared)
+        } else {
+            var cwd = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            self.init(root: getcwd(&cwd, cwd.count) != nil ? Self.string(cwd) : ".")
+        }
+    }
+
+    static func realPath(_ path: String) -> String {
+        var resolved = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        return realpath(path, &resolved) != nil ? string(resolved) : path
     }
 
     /// A NUL-terminated C string buffer as a String.
@@ -92,7 +110,9 @@ final class FlashFileSystem {
     }
 
     /// False for a symlink whose target is not a regular file directly in the folder.
-    func isInside(_ path: String) -> Bool {
+    func isInside(_ path: String) -> Bool { isInside(path, folder: root) }
+
+    func isInside(_ path: String, folder root: String) -> Bool {
         var info = stat()
         guard lstat(path, &info) == 0 else { return true }  // does not exist: creating it is fine
         if info.st_mode & S_IFMT != S_IFLNK { return info.st_mode & S_IFMT == S_IFREG }
@@ -104,15 +124,59 @@ final class FlashFileSystem {
         return stat(target, &targetInfo) == 0 && targetInfo.st_mode & S_IFMT == S_IFREG
     }
 
-    /// Size of an existing regular file (following an in-folder symlink), or nil.
+    /// Size of an existing regular file (following an in-folder symlink), or nil; for a
+    /// path in `root` that does not exist there, the size of the shared copy.
     func size(_ path: String) -> Int? {
+        if let size = localSize(path) { return size }
+        if let shared = sharedCopy(of: path) { return localSize(shared, folder: self.shared!) }
+        return nil
+    }
+
+    private func localSize(_ path: String, folder: String? = nil) -> Int? {
         var info = stat()
-        guard isInside(path), stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        guard isInside(path, folder: folder ?? root), stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
         return Int(info.st_size)
     }
 
-    /// Host file names (not flash names) of the regular files in the folder.
+    /// The shared folder's file for `path` (a path in `root` missing there), if it exists.
+    func sharedCopy(of path: String) -> String? {
+        guard let shared, path.hasPrefix(root + "/"), localSize(path) == nil else { return nil }
+        let candidate = shared + path.dropFirst(root.count)
+        return localSize(candidate, folder: shared) != nil ? candidate : nil
+    }
+
+    /// Where to read `path` from: itself, or its shared copy when only that exists.
+    func readPath(_ path: String) -> String { sharedCopy(of: path) ?? path }
+
+    /// Copies the shared copy of `path` into `root` before it is changed (copy-on-write).
+    /// False if the copy failed.
+    @discardableResult
+    func materialize(_ path: String) -> Bool {
+        guard let source = sharedCopy(of: path) else { return true }
+        guard let input = fopen(source, "rb") else { return false }
+        defer { fclose(input) }
+        guard let output = fopen(path, "wb") else { return false }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var ok = true
+        while true {
+            let n = fread(&buffer, 1, buffer.count, input)
+            if n > 0 && fwrite(buffer, 1, n, output) != n { ok = false; break }
+            if n < buffer.count { break }
+        }
+        return fclose(output) == 0 && ok
+    }
+
+    /// Host file names (not flash names) of the regular files in the folder (and in the
+    /// shared folder, in fleet mode).
     func fileNames() -> [String] {
+        var names = Set(fileNames(in: root))
+        if let shared {
+            for name in fileNames(in: shared) where localSize(shared + "/" + name, folder: shared) != nil { names.insert(name) }
+        }
+        return names.sorted()
+    }
+
+    private func fileNames(in root: String) -> [String] {
         guard let directory = opendir(root) else { return [] }
         defer { closedir(directory) }
         var names: [String] = []
@@ -121,7 +185,7 @@ final class FlashFileSystem {
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
             if name == "." || name == ".." { continue }
-            if size(root + "/" + name) != nil { names.append(name) }
+            if localSize(root + "/" + name, folder: root) != nil { names.append(name) }
         }
         return names.sorted()
     }
@@ -129,8 +193,9 @@ final class FlashFileSystem {
     /// Sum of the file sizes.
     var used: Int { fileNames().reduce(0) { $0 + (size(root + "/" + $1) ?? 0) } }
 
-    /// Removes every file (and in-folder symlink) of the folder; nothing else.
+    /// Removes every file (and in-folder symlink) of the folder; nothing else (never the
+    /// shared folder's).
     func format() {
-        for name in fileNames() { _ = unlink(root + "/" + name) }
+        for name in fileNames(in: root) { _ = unlink(root + "/" + name) }
     }
 }

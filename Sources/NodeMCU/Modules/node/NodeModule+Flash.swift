@@ -62,7 +62,7 @@ extension NodeModule {
                 lua.setField(key, in: -2)
             }
         case "build_config"?:
-            let names = ModuleRegistry.modules.filter { $0.isAvailable(in: profile) }.map { $0.name.lowercased() }.sorted()
+            let names = ModuleRegistry.modules.filter { ModuleRegistry.installs($0, with: runtime.options) }.map { $0.name.lowercased() }.sorted()
             lua.newTable(fieldCapacity: 4)
             lua.push(true)
             lua.setField("ssl", in: -2)
