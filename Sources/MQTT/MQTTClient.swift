@@ -210,23 +210,24 @@ public final class MQTTClient {
     /// SUBACK arrives as `.subscribed`.
     @discardableResult
     public func subscribe(_ subscriptions: [SubscribePacket.Subscription]) throws -> UInt16 {
-        eventLoop.preconditionInEventLoop()
-        return try events.apiScope {
-            guard state == .connected else { throw MQTTClientError.notConnected }
-            let (id, actions) = session.subscribe(subscriptions, now: network.clock.now)
-            perform(actions)
-            return id
-        }
+        try queueRequest { session, now in session.subscribe(subscriptions, now: now) }
     }
 
     /// Queues one UNSUBSCRIBE with all `topicFilters`. Returns its packet identifier; the
     /// UNSUBACK arrives as `.unsubscribed`.
     @discardableResult
     public func unsubscribe(_ topicFilters: [[UInt8]]) throws -> UInt16 {
+        try queueRequest { session, now in session.unsubscribe(topicFilters, now: now) }
+    }
+
+    /// A (un)subscribe: queued on a connected client as an API call (its events come later).
+    private func queueRequest(
+        _ make: (inout MQTTSession, NIODeadline) -> (UInt16, [MQTTSession.Action])
+    ) throws -> UInt16 {
         eventLoop.preconditionInEventLoop()
         return try events.apiScope {
             guard state == .connected else { throw MQTTClientError.notConnected }
-            let (id, actions) = session.unsubscribe(topicFilters, now: network.clock.now)
+            let (id, actions) = make(&session, network.clock.now)
             perform(actions)
             return id
         }

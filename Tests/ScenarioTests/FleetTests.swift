@@ -205,8 +205,8 @@ final class FleetTests: XCTestCase {
                        ["[0] true\ttrue\ttrue\ttrue", "[1] true\ttrue\ttrue\ttrue"])
         let single = try HostProcess.run(["--firmware", "3.0", "--modules", "tmr,node", "-e", "print(node.info('build_config').modules, mqtt)"], timeout: 30)
         XCTAssertEqual(single.stdout, "node,tmr\tnil\n", single.stderr)
-        let bad = try HostProcess.run(["--modules", "tmr,wifi", "-e", ""], timeout: 30)
+        let bad = try HostProcess.run(["--modules", "tmr,ws2812", "-e", ""], timeout: 30)
         XCTAssertEqual(bad.status, 2)
-        XCTAssertTrue(bad.stderr.contains("--modules: no module 'wifi'"), bad.stderr)
+        XCTAssertTrue(bad.stderr.contains("--modules: no module 'ws2812'"), bad.stderr)
     }
 }

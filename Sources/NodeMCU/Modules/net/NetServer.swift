@@ -123,15 +123,8 @@ final class NetServer: LuaHandle {
     /// Lua: srv:getaddr() — `port, ip`, or nil, nil when not listening.
     func getaddr(_ lua: LuaState) -> Int32 {
         // Port 0 asks for any free port: report the one the host got.
-        let port = devicePort != 0 ? devicePort : hostPort
-        guard listening, let port else {
-            lua.pushNil()
-            lua.pushNil()
-            return 2
-        }
-        lua.push(port)
-        lua.push(requestedIP)
-        return 2
+        // Port 0 asks for any free port: report the one the host got.
+        lua.pushNetAddress(port: listening ? (devicePort != 0 ? devicePort : hostPort) : nil, ip: requestedIP)
     }
 
     /// Lua: srv:close() — stops listening; accepted sockets stay open.

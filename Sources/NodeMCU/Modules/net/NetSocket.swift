@@ -77,17 +77,10 @@ final class NetSocket: LuaHandle {
         ("getaddr", { s, lua throws(LuaError) in s.getaddr(lua) }),
     ] }
 
-    /// The methods of `tls.socket`.
-    static var tlsMethods: [(String, LuaObjectType<NetSocket>.Method)] { [
-        ("connect", { s, lua throws(LuaError) in try s.connect(lua) }),
-        ("close", { s, lua throws(LuaError) in try s.close(lua) }),
-        ("on", { s, lua throws(LuaError) in try s.on(lua) }),
-        ("send", { s, lua throws(LuaError) in try s.send(lua) }),
-        ("hold", { s, lua throws(LuaError) in s.hold(lua) }),
-        ("unhold", { s, lua throws(LuaError) in s.unhold(lua) }),
-        ("dns", { s, lua throws(LuaError) in try s.dns(lua) }),
-        ("getpeer", { s, lua throws(LuaError) in s.getpeer(lua) }),
-    ] }
+    /// The methods of `tls.socket`: net's without `ttl` and `getaddr`.
+    static var tlsMethods: [(String, LuaObjectType<NetSocket>.Method)] {
+        netMethods.filter { $0.0 != "ttl" && $0.0 != "getaddr" }
+    }
 
     // MARK: connect
 
@@ -200,18 +193,7 @@ final class NetSocket: LuaHandle {
         if isTLS && profile == .v2_2 {
             guard lua.isFunction(3) else { throw lua.typeError(3, expected: "function or lightfunction") }
         }
-        let name = try lua.checkString(2)
-        guard let event = Event.allCases.first(where: { $0.eventName == name }) else {
-            throw .message(isTLS ? "invalid method" : "invalid callback name")
-        }
-        if lua.isFunction(3) {
-            setCallback(event, from: 3, on: lua)
-        } else if lua.isNoneOrNil(3) {
-            clearCallback(event, on: lua)
-        } else {
-            throw .message("invalid callback function")
-        }
-        return 0
+        return try setNetCallback(Event.self, on: lua, unknownEvent: isTLS ? "invalid method" : "invalid callback name")
     }
 
     // MARK: send
@@ -328,14 +310,8 @@ final class NetSocket: LuaHandle {
 
     /// Lua: s:getaddr() — local `port, ip`, or nil, nil.
     func getaddr(_ lua: LuaState) -> Int32 {
-        guard let address = stream?.channel?.localAddress, let port = address.port, let ip = address.ipAddress else {
-            lua.pushNil()
-            lua.pushNil()
-            return 2
-        }
-        lua.push(port)
-        lua.push(ip)
-        return 2
+        let address = stream?.channel?.localAddress
+        return lua.pushNetAddress(port: address?.port, ip: address?.ipAddress)
     }
 
     // MARK: Teardown

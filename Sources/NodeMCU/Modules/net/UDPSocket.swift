@@ -102,18 +102,7 @@ final class UDPSocket: LuaHandle {
 
     /// Lua: u:on(event, fn)
     func on(_ lua: LuaState) throws(LuaError) -> Int32 {
-        let name = try lua.checkString(2)
-        guard let event = Event.allCases.first(where: { $0.eventName == name }) else {
-            throw .message("invalid callback name")
-        }
-        if lua.isFunction(3) {
-            setCallback(event, from: 3, on: lua)
-        } else if lua.isNoneOrNil(3) {
-            clearCallback(event, on: lua)
-        } else {
-            throw .message("invalid callback function")
-        }
-        return 0
+        try setNetCallback(Event.self, on: lua, unknownEvent: "invalid callback name")
     }
 
     /// Lua: u:send(port, ip, data[, fn]) — fn(u) runs inside the call.
@@ -181,15 +170,7 @@ final class UDPSocket: LuaHandle {
 
     /// Lua: u:getaddr() — local `port, ip`, or nil, nil.
     func getaddr(_ lua: LuaState) -> Int32 {
-        let port = devicePort != 0 ? devicePort : hostPort
-        guard bound, let port else {
-            lua.pushNil()
-            lua.pushNil()
-            return 2
-        }
-        lua.push(port)
-        lua.push(requestedIP)
-        return 2
+        lua.pushNetAddress(port: bound ? (devicePort != 0 ? devicePort : hostPort) : nil, ip: requestedIP)
     }
 
     /// Lua: u:close()
