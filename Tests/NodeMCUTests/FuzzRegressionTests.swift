@@ -16,6 +16,28 @@ final class FuzzRegressionTests: XCTestCase {
         }
     }
 
+    /// SJSONFuzzer: in one write, the values after the first complete document replaced
+    /// it (`[1,2.5],-3,110,` decoded to 110), while written in pieces they were ignored.
+    func testSJSONIgnoresWhatFollowsTheFirstDocumentInTheSameWrite() {
+        for profile in [FirmwareProfile.v2_2, .v3_0] {
+            let h = RuntimeHarness(profile: profile)
+            XCTAssertEqual(h.eval("sjson.encode(sjson.decode('[1,2.5],-3,110,'))"), "[1,2.5]", "\(profile)")
+            XCTAssertEqual(h.eval("sjson.encode(sjson.decoder():write('{\"a\":1} 7, [2]'))"), "{\"a\":1}", "\(profile)")
+            XCTAssertEqual(h.eval("sjson.decode('[3]xyz')[1]"), "3", "\(profile)")
+        }
+    }
+
+    /// LuaBridgeFuzzer: rtctime.set with a huge usec trapped (arithmetic overflow); the
+    /// firmware reads it as a uint32_t.
+    func testRTCTimeSetHugeMicroseconds() {
+        for profile in [FirmwareProfile.v2_2, .v3_0] {
+            let h = RuntimeHarness(profile: profile)
+            XCTAssertEqual(h.error("rtctime.set(100, math.maxinteger)"), "", "\(profile)")
+            XCTAssertEqual(h.error("rtctime.set(4294967295, -1)"), "", "\(profile)")
+            XCTAssertEqual(h.eval("select(2, rtctime.get()) < 1000000 or select(2, rtctime.get())"), "true", "\(profile)")
+        }
+    }
+
     /// A size that overflows to a negative number in 2.2's lenient format parser trapped
     /// on a negative range in `pack` and `unpack`.
     func testStructNegativeSizes() {
