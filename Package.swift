@@ -115,5 +115,30 @@ let package = Package(
             dependencies: ["MQTTCore", .product(name: "NIOCore", package: "swift-nio")],
             path: "fuzz/Sources/MQTTDecoderFuzzer"
         ),
+        // The Lua-side fuzz targets (same dual build): a runtime per profile on an
+        // EmbeddedEventLoop, a Lua harness, the libFuzzer driver and the corpus replayer.
+        .target(
+            name: "FuzzSupport",
+            dependencies: ["NodeMCU", "LuaBridge"] + nio + [.product(name: "NIOEmbedded", package: "swift-nio")],
+            path: "fuzz/Sources/FuzzSupport"
+        ),
+        // sjson.decode / decoder():write: one piece vs chunks, re-encoding, nesting limits.
+        .executableTarget(
+            name: "SJSONFuzzer",
+            dependencies: ["FuzzSupport", "NodeMCU"],
+            path: "fuzz/Sources/SJSONFuzzer"
+        ),
+        // The http module's response pipeline on EmbeddedChannels (no sockets).
+        .executableTarget(
+            name: "HTTPResponseFuzzer",
+            dependencies: ["FuzzSupport", "NodeMCU", "LuaBridge"] + nio + [.product(name: "NIOEmbedded", package: "swift-nio")],
+            path: "fuzz/Sources/HTTPResponseFuzzer"
+        ),
+        // Random Lua values into every installed module function, through protected calls.
+        .executableTarget(
+            name: "LuaBridgeFuzzer",
+            dependencies: ["FuzzSupport", "NodeMCU"],
+            path: "fuzz/Sources/LuaBridgeFuzzer"
+        ),
     ]
 )

@@ -19,6 +19,9 @@ public struct LuaState {
     }
 
     public func pop(_ n: Int32 = 1) { nm_pop(L, n) }
+    /// Makes room for `extra` more values: Lua guarantees a C function only LUA_MINSTACK
+    /// (20) free slots, and pushing past them corrupts the heap. False if the stack cannot grow.
+    public func checkStack(_ extra: Int32) -> Bool { lua_checkstack(L, extra) != 0 }
     public func absolute(_ index: Int32) -> Int32 { lua_absindex(L, index) }
     public func pushValue(at index: Int32) { lua_pushvalue(L, index) }
     public func remove(at index: Int32) { nm_remove(L, index) }

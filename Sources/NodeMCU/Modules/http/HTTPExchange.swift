@@ -17,6 +17,9 @@ final class HTTPExchange: RuntimeHandle {
     private var channel: (any Channel)?
     /// The request is outstanding until its result is in (virtual time waits for it).
     private var operation: NetworkOperation?
+    /// Replaces HostNet's connect (fuzzing, `HTTPModule.replay`): gets each connection's
+    /// target and the pipeline set-up, returns the channel it made, or nil (refused).
+    var connector: ((HTTPTarget, (any Channel) throws -> Void) -> (any Channel)?)?
 
     init(module: HTTPModule, method: String, headers: [(String, String)], body: [UInt8]?) {
         self.module = module
@@ -51,14 +54,21 @@ final class HTTPExchange: RuntimeHandle {
         if runtime.options.trace {
             Console.err("nodemcu-host: trace: http: \(method) \(target.secure ? "https" : "http")://\(target.hostHeader)\(target.path)\n")
         }
-        runtime.network.connect(host: target.host, port: target.port, tls: tls, timeout: HTTPModule.timeout) { [weak self] channel in
+        let configure: (any Channel) throws -> Void = { [weak self] channel in
             guard let self else { return }
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(HTTPByteCounter(exchange: self))
             try sync.addHandler(HTTPRequestEncoder())
             try sync.addHandler(ByteToMessageHandler(HTTPResponseDecoder(leftOverBytesStrategy: .dropBytes)))
             try sync.addHandler(HTTPResponseCollector(exchange: self, target: target, redirects: redirects))
-        }.assumeIsolated().whenComplete { [weak self] result in
+        }
+        if let connector {
+            guard let channel = connector(target, configure) else { return fail("connection refused") }
+            self.channel = channel
+            return
+        }
+        runtime.network.connect(host: target.host, port: target.port, tls: tls, timeout: HTTPModule.timeout, channelInitializer: configure)
+            .assumeIsolated().whenComplete { [weak self] result in
             switch result {
             case .success(let channel): self?.channel = channel
             case .failure(let error): self?.fail("\(error)", printed: target.secure)

@@ -33,7 +33,10 @@ public final class RTCTimeModule: LuaModule {
         }
         let seconds = try lua.checkInteger(1)
         let usec = try lua.optionalInteger(2, default: 0)
-        rtc.set(seconds: Int64(UInt32(truncatingIfNeeded: seconds)), microseconds: Int64(usec), rate: rate)
+        // Both uint32_t in the firmware (a huge usec overflowed the microsecond count here).
+        rtc.set(
+            seconds: Int64(UInt32(truncatingIfNeeded: seconds)),
+            microseconds: Int64(UInt32(truncatingIfNeeded: usec)), rate: rate)
         return 0
     }
 

@@ -100,7 +100,12 @@ final class SJSONDecoder {
         case .close(let level):
             if let ref = tables[level] { lua.unref(ref) }
             tables[level] = nil
-            if level == 1 { complete = true }
+            if level == 1 {
+                // The first document is complete: stop, so what follows it in the same
+                // write is ignored as it is when it comes in a later write.
+                complete = true
+                return false
+            }
         case .string(let raw, let isKey, let level):
             if isKey {
                 pendingKey = Self.unescape(raw)

@@ -89,6 +89,9 @@ final class SJSONEncoder {
     }
 
     private func encodeTable(at table: Int32, level: Int, into out: inout [UInt8], on lua: LuaState) throws(LuaError) {
+        // Each level keeps a key, a value and a key copy on the stack: past LUA_MINSTACK
+        // (about 7 levels) the stack must grow, or the pushes corrupt the heap.
+        guard lua.checkStack(4) else { throw .message("encoder stack overflow") }
         let size = arraySize(at: table, on: lua)
         if size >= 0 {
             out.append(UInt8(ascii: "["))

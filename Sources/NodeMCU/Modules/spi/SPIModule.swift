@@ -89,6 +89,7 @@ public final class SPIModule: LuaModule {
         let count = try lua.optionalInteger(4, default: 1)
         guard (1...32).contains(bits), (1...64).contains(count) else { throw .message("out of range") }
         let value = bits == 32 ? Int(UInt32.max) : (1 << bits) - 1
+        guard lua.checkStack(Int32(count)) else { throw .message("stack overflow") }
         for _ in 0..<count { lua.push(value) }
         return Int32(count)
     }

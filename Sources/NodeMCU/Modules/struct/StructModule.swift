@@ -68,7 +68,8 @@ public final class StructModule: LuaModule {
         case UInt8(ascii: "c"): return try format.number(1, strict: v30)
         case UInt8(ascii: "i"), UInt8(ascii: "I"):
             let size = try format.number(4, strict: v30)
-            if size > Self.maxIntegerSize {
+            // A size that overflowed to a negative number (2.2) is as out of range as a huge one.
+            if size > Self.maxIntegerSize || size < 0 {
                 throw .message("integral size \(size) is larger than limit of \(Self.maxIntegerSize)")
             }
             return size
@@ -137,7 +138,7 @@ public final class StructModule: LuaModule {
                 let text = try lua.checkBytes(argument)
                 argument += 1
                 if size == 0 { size = text.count }
-                guard text.count >= size else { throw .argument(argument, "string too short") }
+                guard size >= 0, text.count >= size else { throw .argument(argument, "string too short") }
                 output += text.prefix(size)
                 if option == UInt8(ascii: "s") { output.append(0) }
             default:
@@ -154,13 +155,14 @@ public final class StructModule: LuaModule {
     private func unpack(_ lua: LuaState) throws(LuaError) -> Int32 {
         var format = Format(bytes: try lua.checkBytes(1))
         let data = try lua.checkBytes(2)
-        var position = try lua.optionalInteger(3, default: 1) - 1
+        // Wrapping, like the firmware's size_t: any init out of the string fails the check below.
+        var position = try lua.optionalInteger(3, default: 1) &- 1
         var values: [Value] = []
         while !format.atEnd {
             let option = format.next()
             var size = try optionSize(option, &format)
-            position += Self.padding(at: position, format, option, size)
-            guard position >= 0, position + size <= data.count else { throw .argument(2, "data string too short") }
+            position &+= Self.padding(at: position, format, option, size)
+            guard position >= 0, size >= 0, size <= data.count - position else { throw .argument(2, "data string too short") }
             if values.count >= 7_990 { throw .message("too many results") }
             switch option {
             case _ where Self.isInteger(option):
@@ -198,6 +200,8 @@ public final class StructModule: LuaModule {
             }
             position += size
         }
+        // The firmware checks the stack per value (luaL_checkstack, "too many results").
+        guard lua.checkStack(Int32(values.count + 1)) else { throw .message("too many results") }
         for value in values {
             switch value {
             case .integer(let v): lua.push(v)
@@ -205,7 +209,7 @@ public final class StructModule: LuaModule {
             case .bytes(let v): lua.push(v)
             }
         }
-        lua.push(position + 1)
+        lua.push(position &+ 1)
         return Int32(values.count + 1)
     }
 
