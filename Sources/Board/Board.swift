@@ -13,6 +13,9 @@ import NIOCore
 /// Work the board schedules itself (Wi-Fi association steps, edges from the board
 /// file) runs on `clock` and counts as pending: the runtime does not end the process
 /// while `hasPendingEvents` is true, because such work can still produce a callback.
+/// Work scheduled with a `keepsAlive` test counts only while the test says someone
+/// listens (the boot-time Wi-Fi association of a script that registered no Wi-Fi
+/// callback cannot produce one, so it does not hold a finished script up).
 ///
 /// Use only on the clock's event loop.
 public final class Board {
@@ -47,19 +50,24 @@ public final class Board {
     }
 
     /// Whether board-scheduled work is still to come (it may produce callbacks).
-    public var hasPendingEvents: Bool { !pending.isEmpty }
+    public var hasPendingEvents: Bool { pending.values.contains { $0.keepsAlive?() ?? true } }
 
     /// Runs `body` after `delay` of device time; pending until it has run or is cancelled.
     @discardableResult
-    public func schedule(in delay: TimeAmount, _ body: @escaping () -> Void) -> BoardTask {
-        schedule(at: clock.now + delay, body)
+    public func schedule(
+        in delay: TimeAmount, keepsAlive: (() -> Bool)? = nil, _ body: @escaping () -> Void
+    ) -> BoardTask {
+        schedule(at: clock.now + delay, keepsAlive: keepsAlive, body)
     }
 
     /// Runs `body` once device time reaches `deadline`; pending until then.
     @discardableResult
-    public func schedule(at deadline: NIODeadline, _ body: @escaping () -> Void) -> BoardTask {
+    public func schedule(
+        at deadline: NIODeadline, keepsAlive: (() -> Bool)? = nil, _ body: @escaping () -> Void
+    ) -> BoardTask {
         let task = BoardTask()
         task.board = self
+        task.keepsAlive = keepsAlive
         pending[ObjectIdentifier(task)] = task
         task.clockTask = clock.schedule(at: deadline) { [weak self, weak task] in
             guard let self, let task, self.pending.removeValue(forKey: ObjectIdentifier(task)) != nil else { return }
@@ -99,6 +107,8 @@ public final class Board {
 public final class BoardTask {
     fileprivate weak var board: Board?
     fileprivate var clockTask: ClockTask?
+    /// Whether the pending task still holds the process up (nil: always).
+    fileprivate var keepsAlive: (() -> Bool)?
 
     public func cancel() { board?.cancel(self) }
 }

@@ -197,10 +197,20 @@ public final class WiFiRadio {
     /// Subscribes to events (one subscriber per key; nil removes it).
     public func observe(_ key: String, _ body: ((Event) -> Void)?) { observers[key] = body }
 
+    /// Whether anything would turn the radio's events into callbacks (the wifi module:
+    /// a registered `wifi.eventmon` or `sta.config` callback). Pending radio work keeps
+    /// the process alive only while this is true.
+    public var hasListeners: () -> Bool = { true }
+
+    /// Schedules radio work that holds the process up only while someone listens.
+    private func scheduleRadioWork(in delay: TimeAmount, _ body: @escaping () -> Void) -> BoardTask? {
+        board?.schedule(in: delay, keepsAlive: { [weak self] in self?.hasListeners() ?? false }, body)
+    }
+
     /// Delivers `event` to the subscribers from board-scheduled work (never inside the
     /// caller's frame).
     public func post(_ event: Event) {
-        board?.schedule(in: .zero) { [weak self] in self?.deliver(event) }
+        _ = scheduleRadioWork(in: .zero) { [weak self] in self?.deliver(event) }
     }
 
     private func deliver(_ event: Event) {
@@ -243,7 +253,7 @@ public final class WiFiRadio {
         }
         currentAddress = nil
         status = .connecting
-        association = board?.schedule(in: associationDelay) { [weak self] in self?.associate() }
+        association = scheduleRadioWork(in: associationDelay) { [weak self] in self?.associate() }
     }
 
     private func associate() {
@@ -260,7 +270,7 @@ public final class WiFiRadio {
             bssid = joined
             if let ap { channel = ap.channel; rssi = ap.rssi }
             deliver(.staConnected(ssid: config.ssid, bssid: joined, channel: channel))
-            association = board?.schedule(in: dhcpDelay) { [weak self] in self?.obtainAddress() }
+            association = scheduleRadioWork(in: dhcpDelay) { [weak self] in self?.obtainAddress() }
         case .wrongPassword, .noAccessPoint, .fail:
             association = nil
             let (newStatus, reason): (StationStatus, Int) =

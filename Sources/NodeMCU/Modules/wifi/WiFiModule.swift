@@ -29,6 +29,8 @@ public final class WiFiModule: LuaModule {
     public init(runtime: Runtime) {
         self.runtime = runtime
         runtime.board.wifi.observe("wifi") { [weak self] event in self?.deliver(event) }
+        // Radio work holds a script up only if one of its callbacks could run.
+        runtime.board.wifi.hasListeners = { [weak self] in !(self?.eventCallbacks.isEmpty ?? true) }
     }
 
     public func register(in table: inout LuaModuleTable) {
