@@ -24,6 +24,26 @@ final class PortingTests: XCTestCase {
 
     // MARK: Time
 
+    /// The example project's scenario: heartbeats at the broker, the broker link dropped,
+    /// the script's own reconnect, heartbeats again — under virtual time, with a report.
+    func testTheExampleProjectsScenario() throws {
+        let broker = try Mosquitto.start()
+        defer { broker.stop() }
+        let reportURL = try temporaryDirectory().appendingPathComponent("report.json")
+        let result = try HostProcess.run(
+            ["--virtual-time", "--report", reportURL.path, "--remap", "broker.local=127.0.0.1:\(broker.port)",
+             "--scenario", Self.examples.appendingPathComponent("telemetry_scenario.lua").path,
+             Self.examples.appendingPathComponent("telemetry.lua").path],
+            timeout: 30)
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertEqual(result.stdout, "connected\noffline\nconnected\n")
+        XCTAssertTrue(result.stderr.contains("telemetry scenario passed"), result.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: reportURL)) as! [String: Any]
+        let mqtt = report["mqtt"] as! [String: Any]
+        XCTAssertEqual(mqtt["connects"] as? Int, 2)
+        XCTAssertEqual(mqtt["disconnects"] as? Int, 1)
+    }
+
     /// 24 hours of 10-minute QoS 1 heartbeats in seconds of wall time, every one at the broker.
     func testADayOfHeartbeatsUnderVirtualTime() throws {
         let broker = try Mosquitto.start()
