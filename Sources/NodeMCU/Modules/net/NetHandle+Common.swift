@@ -24,6 +24,24 @@ extension LuaHandle {
 }
 
 extension LuaState {
+    /// `:listen([port][, ip] …)`'s leading arguments from stack index 2: the port (0 for
+    /// any, number-like, 16 bits) and the IP as given (default `0.0.0.0`), and the index
+    /// of the first argument after them.
+    func netListenArguments() -> (port: Int, ip: String, next: Int32) {
+        var index: Int32 = 2
+        var port = 0
+        if type(at: index) == .number || (type(at: index) == .string && number(at: index) != nil) {
+            port = (integer(at: index) ?? 0) & 0xFFFF
+            index += 1
+        }
+        var ip = "0.0.0.0"
+        if isStringLike(index) {
+            ip = string(at: index) ?? ip
+            index += 1
+        }
+        return (port, ip, index)
+    }
+
     /// `:getaddr()` and `:getpeer()`'s results: `port, ip`, or nil, nil when there is none.
     func pushNetAddress(port: Int?, ip: String?) -> Int32 {
         guard let port, let ip else {

@@ -46,17 +46,7 @@ final class NetServer: LuaHandle {
     /// Lua: srv:listen([port][, ip], fn)
     func listen(_ lua: LuaState) throws(LuaError) -> Int32 {
         guard !listening else { throw .message("already listening") }
-        var index: Int32 = 2
-        var port = 0
-        if lua.type(at: index) == .number || (lua.type(at: index) == .string && lua.number(at: index) != nil) {
-            port = (lua.integer(at: index) ?? 0) & 0xFFFF
-            index += 1
-        }
-        var ip = "0.0.0.0"
-        if lua.isStringLike(index) {
-            ip = lua.string(at: index) ?? ip
-            index += 1
-        }
+        let (port, ip, index) = lua.netListenArguments()
         guard let address = HostNetwork.ipv4Literal(ip) else { throw .message("invalid IP address") }
         guard lua.isFunction(index) else { throw .message("need callback") }
         setCallback(Event.accept, from: index, on: lua)

@@ -45,14 +45,7 @@ final class UDPSocket: LuaHandle {
     /// Lua: u:listen([port][, ip])
     func listen(_ lua: LuaState) throws(LuaError) -> Int32 {
         guard !bound else { throw .message("already listening") }
-        var index: Int32 = 2
-        var port = 0
-        if lua.type(at: index) == .number || (lua.type(at: index) == .string && lua.number(at: index) != nil) {
-            port = (lua.integer(at: index) ?? 0) & 0xFFFF
-            index += 1
-        }
-        var ip = "0.0.0.0"
-        if lua.isStringLike(index) { ip = lua.string(at: index) ?? ip }
+        let (port, ip, _) = lua.netListenArguments()
         guard let address = HostNetwork.ipv4Literal(ip) else { throw .message("invalid IP address") }
         try bind(port: port, ip: address, on: lua)
         return 0
