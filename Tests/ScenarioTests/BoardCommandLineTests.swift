@@ -5,21 +5,19 @@ import XCTest
 /// The simulated board through the real binary: `--board FILE` sets what the script
 /// reads and schedules what the world does to it.
 final class BoardCommandLineTests: XCTestCase {
-    var folder: URL!
+    var scratch: ScratchFolder!
+    var folder: URL { scratch.url }
 
     override func setUpWithError() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("board-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        scratch = try ScratchFolder(prefix: "board")
     }
 
     override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: folder)
+        scratch.remove()
     }
 
     func write(_ name: String, _ text: String) throws -> String {
-        let url = folder.appendingPathComponent(name)
-        try text.write(to: url, atomically: true, encoding: .utf8)
-        return url.path
+        try scratch.write(name, text)
     }
 
     /// Edges the board file schedules fire `gpio.trig` callbacks as the trigger type says;

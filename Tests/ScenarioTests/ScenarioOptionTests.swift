@@ -7,21 +7,19 @@ import XCTest
 /// expectations and the exit status. Synchronisation is the scenario's own: every step
 /// waits for what the device prints or publishes, with a deadline on the device clock.
 final class ScenarioOptionTests: XCTestCase {
-    var folder: URL!
+    var scratch: ScratchFolder!
+    var folder: URL { scratch.url }
 
     override func setUpWithError() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("scenario-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        scratch = try ScratchFolder(prefix: "scenario")
     }
 
     override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: folder)
+        scratch.remove()
     }
 
     func write(_ name: String, _ text: String) throws -> String {
-        let url = folder.appendingPathComponent(name)
-        try text.write(to: url, atomically: true, encoding: .utf8)
-        return url.path
+        try scratch.write(name, text)
     }
 
     /// An MQTT device script with its own reconnect logic (keepalive 1 s): prints
