@@ -145,14 +145,41 @@ static int nm_lua_load(lua_State *L) {
     return nm_loadresult(L, nm_checkedload(L, s, len, chunkname, mode), envidx);
 }
 
+/* Where a file name of the device's flash is on the host. With the host's resolver in the
+   registry (NM_FLASHPATH_KEY: a function (name, forwriting) -> host path or nil, set by
+   the runtime; fleet mode's copy-on-write and the sandbox live there), pushes the host
+   path it returns and returns it, or pushes nothing and returns NULL for a name that is
+   not on the flash. Without a resolver (bare states) the name is the host path. */
+static const char *nm_flashpath(lua_State *L, const char *name, int forwriting) {
+    if (lua_getfield(L, LUA_REGISTRYINDEX, NM_FLASHPATH_KEY) != LUA_TFUNCTION) {
+        lua_pop(L, 1);
+        lua_pushstring(L, name);
+        return lua_tostring(L, -1);
+    }
+    lua_pushstring(L, name);
+    lua_pushboolean(L, forwriting);
+    lua_call(L, 2, 1);
+    if (lua_type(L, -1) != LUA_TSTRING) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    return lua_tostring(L, -1);
+}
+
 /* Pushes the contents of `fname` (stdin when NULL) as luaL_loadfilex reads them: a
    UTF-8 BOM and a first line starting with '#' are skipped (its newline is kept).
    Returns LUA_OK, or LUA_ERRFILE with the message pushed. */
 static int nm_readfile(lua_State *L, const char *fname) {
-    FILE *f = fname == NULL ? stdin : fopen(fname, "rb");
-    if (f == NULL) {
-        lua_pushfstring(L, "cannot open %s: %s", fname, strerror(errno));
-        return LUA_ERRFILE;
+    FILE *f = stdin;
+    if (fname != NULL) {
+        const char *path = nm_flashpath(L, fname, 0);
+        f = path == NULL ? NULL : fopen(path, "rb");
+        int error = path == NULL ? ENOENT : errno;
+        if (path != NULL) lua_pop(L, 1);
+        if (f == NULL) {
+            lua_pushfstring(L, "cannot open %s: %s", fname, strerror(error));
+            return LUA_ERRFILE;
+        }
     }
     luaL_Buffer b;
     luaL_buffinit(L, &b);
@@ -212,17 +239,60 @@ static int nm_lua_dofile(lua_State *L) {
     return lua_gettop(L) - 1;
 }
 
-/* require's searcher for Lua files (package.searchers[2]), through nm_loadfile. */
+/* Whether `filename` (a name of package.path's templates) is a readable file of the flash. */
+static int nm_readable(lua_State *L, const char *filename) {
+    const char *path = nm_flashpath(L, filename, 0);
+    if (path == NULL) return 0;
+    FILE *f = fopen(path, "r");
+    lua_pop(L, 1);
+    if (f == NULL) return 0;
+    fclose(f);
+    return 1;
+}
+
+/* package.searchpath's search over the flash: pushes the first readable file name, or nil
+   and the list of names tried (package.searchpath's message). */
+static int nm_searchpath(lua_State *L, const char *name, const char *path) {
+    luaL_Buffer tried;
+    name = luaL_gsub(L, name, ".", LUA_DIRSEP);
+    int nameindex = lua_gettop(L);
+    luaL_buffinit(L, &tried);
+    for (const char *p = path; *p != '\0';) {
+        const char *end = strchr(p, *LUA_PATH_SEP);
+        size_t len = end == NULL ? strlen(p) : (size_t)(end - p);
+        lua_pushlstring(L, p, len);
+        const char *filename = luaL_gsub(L, lua_tostring(L, -1), LUA_PATH_MARK, name);
+        lua_remove(L, -2);  /* the template */
+        p += len + (end != NULL);
+        if (len == 0) {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (nm_readable(L, filename)) {
+            lua_replace(L, nameindex);  /* the found name over the module name */
+            lua_settop(L, nameindex);   /* drops the buffer */
+            return 1;
+        }
+        lua_pushfstring(L, "\n\tno file '%s'", filename);
+        lua_remove(L, -2);  /* the file name */
+        luaL_addvalue(&tried);
+    }
+    luaL_pushresult(&tried);
+    lua_replace(L, nameindex);
+    lua_settop(L, nameindex);
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+/* require's searcher for Lua files (package.searchers[2]), through nm_loadfile: the file
+   is looked up on the flash (fleet mode: the device's folder, then the shared one). */
 static int nm_searcher_lua(lua_State *L) {
     const char *name = luaL_checkstring(L, 1);
     luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
     lua_getfield(L, -1, "package");
-    lua_getfield(L, -1, "searchpath");
-    lua_pushstring(L, name);
-    if (lua_getfield(L, -3, "path") != LUA_TSTRING) luaL_error(L, "'package.path' must be a string");
-    lua_call(L, 2, 2);
-    if (lua_isnil(L, -2)) return 1;  /* the list of files tried */
-    lua_pop(L, 1);
+    if (lua_getfield(L, -1, "path") != LUA_TSTRING) luaL_error(L, "'package.path' must be a string");
+    if (nm_searchpath(L, name, lua_tostring(L, -1)) == 2) return 1;  /* the list of files tried */
     const char *filename = lua_tostring(L, -1);
     if (nm_loadfile(L, filename, "bt") != LUA_OK) {
         return luaL_error(L, "error loading module '%s' from file '%s':\n\t%s", name, filename,
@@ -281,7 +351,8 @@ static int nm_compile_body(lua_State *L) {
     nm_pushdump(L, 0);
     size_t n;
     const char *bytes = lua_tolstring(L, -1, &n);
-    FILE *f = fopen(job->dst, "wb");
+    const char *dst = nm_flashpath(L, job->dst, 1);
+    FILE *f = dst == NULL ? NULL : fopen(dst, "wb");
     int ok = f != NULL && fwrite(bytes, 1, n, f) == n;
     if (f != NULL && fclose(f) != 0) ok = 0;
     job->result = ok ? 0 : 3;

@@ -61,6 +61,7 @@ extension HostCommand {
                 throw ValidationError("fleet mode (--devices, --devices-from) needs a script file and no REPL (-i).")
             }
             if pcap != nil { throw ValidationError("--pcap cannot be used in fleet mode.") }
+            if scenario != nil { throw ValidationError("--scenario drives one device; it cannot be used in fleet mode.") }
         }
     }
 }
@@ -137,6 +138,8 @@ struct FleetLauncher {
     final class Tally: @unchecked Sendable {
         let lock = NIOLock()
         var statuses: [Int: Int32] = [:]
+        /// `--report`: each device's numbers, taken on its loop as it ended.
+        var reports: [Int: FleetReport.Device] = [:]
         let expected: Int
         let done: EventLoopPromise<Void>
         init(expected: Int, done: EventLoopPromise<Void>) {
@@ -144,10 +147,11 @@ struct FleetLauncher {
             self.done = done
         }
 
-        func ended(_ index: Int, status: Int32) {
+        func ended(_ index: Int, status: Int32, report: FleetReport.Device? = nil) {
             let complete: Bool = lock.withLock {
                 guard statuses[index] == nil else { return false }
                 statuses[index] = status
+                if let report { reports[index] = report }
                 return statuses.count == expected
             }
             if complete { done.succeed(()) }
@@ -185,8 +189,10 @@ struct FleetLauncher {
             deviceOptions.fsShared = shared
             deviceOptions.diagnosticPrefix = "[\(index)] "
             let delay = command.ramp.map { TimeAmount.nanoseconds(Int64(Double(ordinal) / $0 * 1e9)) } ?? .zero
+            let wantsReport = command.report != nil
             let start: @Sendable () -> Void = { [deviceOptions, script] in
-                Self.start(device, options: deviceOptions, commandChunks: commandChunks, script: script, tally: tally)
+                Self.start(device, options: deviceOptions, commandChunks: commandChunks, script: script,
+                           tally: tally, wantsReport: wantsReport)
             }
             device.loop.execute {
                 if delay == .zero {
@@ -221,11 +227,21 @@ struct FleetLauncher {
             Console.diagnostic("[\(index)] device \(index) (chip id 0x\(String(DeviceIdentity(index: index, baseChipID: baseChipID).chipID, radix: 16))) ended with status \(status)")
         }
         Console.diagnostic("fleet: \(slice.count) devices (\(slice.lower)-\(slice.upper)), \(slice.count - failed.count) ended with status 0, \(failed.count) failed")
-        exit(failed.isEmpty ? 0 : 1)
+        var status: Int32 = failed.isEmpty ? 0 : 1
+        if let path = command.report.map(FileSystem.absoluteForWriting) {
+            let report = FleetReport(slice: slice, baseChipID: baseChipID, statuses: statuses,
+                                     devices: tally.lock.withLock { tally.reports })
+            if !FileSystem.write(path, Array(report.json().utf8)) {
+                Console.diagnostic("--report \(path): cannot write the file")
+                status = 1
+            }
+        }
+        exit(status)
     }
 
     /// Boots one device on its loop.
-    private static func start(_ device: FleetDevice, options: RuntimeOptions, commandChunks: [Chunk], script: Chunk?, tally: Tally) {
+    private static func start(_ device: FleetDevice, options: RuntimeOptions, commandChunks: [Chunk], script: Chunk?,
+                              tally: Tally, wantsReport: Bool) {
         guard !device.ended else { return }
         if let root = options.fsRoot, mkdir(root, 0o755) != 0 && errno != EEXIST {
             Console.diagnostic("[\(device.index)] cannot create \(root)")
@@ -238,11 +254,15 @@ struct FleetLauncher {
         runtime.consoleSink = { console.write($0) }
         runtime.quirkWarnings.prefix = options.diagnosticPrefix
         device.runtime = runtime
+        let report = wantsReport ? RunReport() : nil
+        report?.attach(to: runtime)
         runtime.exitStatus.assumeIsolated().whenComplete { result in
             console.flush()
             device.ended = true
             device.runtime = nil
-            tally.ended(device.index, status: (try? result.get()) ?? 1)
+            let status = (try? result.get()) ?? 1
+            tally.ended(device.index, status: status,
+                        report: report.map { FleetReport.Device($0, runtime: runtime, exitStatus: status) })
         }
         runtime.start { runtime in
             runtime.installDeviceExit()
@@ -258,5 +278,86 @@ struct FleetLauncher {
     private func fail(_ message: String) -> Never {
         Console.diagnostic(message)
         exit(2)
+    }
+}
+
+/// `--report FILE` in fleet mode: one JSON document for the slice, the fleet's totals
+/// first, then every device's own report (the single-device `--report` object, with its
+/// index and chip id), so a load test asserts on the totals and finds the odd device.
+struct FleetReport {
+    /// One device's numbers, taken on its loop when it ended.
+    struct Device: Sendable {
+        var connects, reconnects, disconnects, connectFailures: Int
+        var published, received, errors, reboots, timersFired: Int
+        /// The single-device report object.
+        var json: String
+
+        init(_ report: RunReport, runtime: Runtime, exitStatus: Int32) {
+            connects = report.connects
+            reconnects = report.reconnects
+            disconnects = report.disconnects
+            connectFailures = report.connectFailures
+            published = report.published.values.reduce(0) { $0 + $1.messages }
+            received = report.received.values.reduce(0) { $0 + $1.messages }
+            errors = report.errors.count
+            reboots = report.reboots
+            timersFired = report.timersFired
+            json = report.json(runtime: runtime, exitStatus: exitStatus)
+        }
+    }
+
+    let slice: FleetSlice
+    let baseChipID: Int
+    let statuses: [Int: Int32]
+    let devices: [Int: Device]
+
+    func json() -> String {
+        let all = Array(devices.values)
+        func total(_ field: (Device) -> Int) -> Int { all.reduce(0) { $0 + field($1) } }
+        let failed = statuses.values.filter { $0 != 0 }.count
+        // Devices --run-for ended before the ramp started them have no report of their own.
+        let entries = (slice.lower...slice.upper).map { index -> String in
+            let chip = "\"chip_id\": \(DeviceIdentity(index: index, baseChipID: baseChipID).chipID)"
+            guard let device = devices[index] else {
+                return "{\"index\": \(index), \(chip), \"started\": false, \"exit_status\": \(statuses[index] ?? 0)}"
+            }
+            // The device's object with its index and chip id in front, indented one level.
+            let body = device.json.trimmingTrailingNewlines.dropFirst()   // drops "{"
+            return "{\"index\": \(index), \(chip),\(body.replacingNewlines(with: "\n  "))"
+        }
+        return """
+            {
+              "fleet": {"devices": \(slice.count), "first": \(slice.lower), "last": \(slice.upper), "ended_ok": \(slice.count - failed), "failed": \(failed)},
+              "totals": {
+                "connect_failures": \(total(\.connectFailures)),
+                "connects": \(total(\.connects)),
+                "disconnects": \(total(\.disconnects)),
+                "errors": \(total(\.errors)),
+                "published_total": \(total(\.published)),
+                "reboots": \(total(\.reboots)),
+                "received_total": \(total(\.received)),
+                "reconnects": \(total(\.reconnects)),
+                "timers_fired": \(total(\.timersFired))
+              },
+              "devices": [
+              \(entries.joined(separator: ",\n  "))
+              ]
+            }
+
+            """
+    }
+}
+
+private extension String {
+    var trimmingTrailingNewlines: Substring {
+        var text = Substring(self)
+        while text.last == "\n" { text = text.dropLast() }
+        return text
+    }
+}
+
+private extension Substring {
+    func replacingNewlines(with replacement: String) -> String {
+        split(separator: "\n", omittingEmptySubsequences: false).joined(separator: replacement)
     }
 }

@@ -83,6 +83,36 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(missing.status, 2)
     }
 
+    /// `dofile`, `loadfile`, `require` and `node.compile` take flash names, as `file` does:
+    /// nothing outside the `--fs` folder is read or written; a project's real subfolder
+    /// (`lib/util.lua`) still loads.
+    func testChunkLoadersStayInTheFlashFolder() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("nodemcu-loaders-\(getpid())")
+        let flash = root.appendingPathComponent("flash")
+        try FileManager.default.createDirectory(at: flash.appendingPathComponent("lib"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: root) }
+        try "return 'outside'".write(to: root.appendingPathComponent("secret.lua"), atomically: true, encoding: .utf8)
+        try "return 'util'".write(to: flash.appendingPathComponent("lib/util.lua"), atomically: true, encoding: .utf8)
+        let script = """
+            print(pcall(dofile, "../secret.lua"))
+            print(loadfile("\(root.path)/secret.lua"))
+            local ok, message = pcall(require, "secret")
+            print(ok, message:match("^[^\\n]*"), message:find("outside") == nil)
+            print(pcall(node.compile, "../secret.lua"))
+            print(dofile("lib/util.lua"), require("lib.util"))
+            """
+        let result = try HostProcess.run(["--fs", flash.path, "-e", script])
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.count, 5, result.stdout + result.stderr)
+        guard lines.count == 5 else { return }
+        XCTAssertEqual(lines[0], "false\tcannot open ../secret.lua: No such file or directory")
+        XCTAssertEqual(lines[1], "nil\tcannot open \(root.path)/secret.lua: No such file or directory")
+        XCTAssertEqual(lines[2], "false\tmodule 'secret' not found:\ttrue")
+        XCTAssertEqual(lines[3], "false\tcannot open/write to file")
+        XCTAssertEqual(lines[4], "util\tutil")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root.appendingPathComponent("secret.lc").path))
+    }
+
     func testStdoutAndStderrStayInOrder() throws {
         // A quirk-free way to get both streams: print, then a load error.
         let result = try HostProcess.run(["-e", "print('first')", "-e", "syntax error here"])

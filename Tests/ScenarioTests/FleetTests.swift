@@ -60,6 +60,49 @@ final class FleetTests: XCTestCase {
         }
     }
 
+    /// `--report` in fleet mode: the slice's totals, then each device's own report with its
+    /// index and chip id; a device that failed is counted and its error is in its entry.
+    func testReportAggregatesTheFleetWithPerDeviceDetail() throws {
+        let broker = try Mosquitto.start()
+        defer { broker.stop() }
+        let url = try script("publisher.lua", Self.publisher + """
+
+            if node.chipid() == \(Self.base + 6) then error("device six fails") end
+            """)
+        let reportURL = folder.appendingPathComponent("fleet.json")
+        let result = try HostProcess.run(
+            ["--devices", "10", "--devices-from", "4-7", "--on-error", "exit", "--report", reportURL.path,
+             "--remap", "broker.local=127.0.0.1:\(broker.port)", url.path], timeout: 60)
+        XCTAssertFalse(result.timedOut, "stdout: \(result.stdout)\nstderr: \(result.stderr)")
+        XCTAssertEqual(result.status, 1, "stderr: \(result.stderr)")
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: reportURL)) as? [String: Any])
+        let fleet = try XCTUnwrap(json["fleet"] as? [String: Int])
+        XCTAssertEqual(fleet, ["devices": 4, "first": 4, "last": 7, "ended_ok": 3, "failed": 1])
+        let totals = try XCTUnwrap(json["totals"] as? [String: Int])
+        XCTAssertEqual(totals["connects"], 3)
+        XCTAssertEqual(totals["published_total"], 3)
+        XCTAssertEqual(totals["errors"], 1)
+        let devices = try XCTUnwrap(json["devices"] as? [[String: Any]])
+        XCTAssertEqual(devices.map { $0["index"] as? Int }, [4, 5, 6, 7])
+        XCTAssertEqual(devices.map { $0["chip_id"] as? Int }, (4...7).map { Self.base + $0 })
+        let failed = devices[2]
+        XCTAssertEqual(failed["exit_status"] as? Int, 1)
+        XCTAssertEqual((failed["errors"] as? [String])?.count, 1)
+        XCTAssertTrue(((failed["errors"] as? [String])?.first ?? "").contains("device six fails"), "\(failed)")
+        let mqtt = try XCTUnwrap(devices[0]["mqtt"] as? [String: Any])
+        XCTAssertEqual(mqtt["published"] as? [String: [String: Int]], ["fleet/\(Self.base + 4)": ["bytes": 5, "messages": 1]])
+    }
+
+    /// A scenario drives one device: refused in fleet mode rather than ignored.
+    func testScenarioIsRefusedInFleetMode() throws {
+        let url = try script("idle.lua", "print('never')")
+        let scenario = try script("s.lua", "")
+        let result = try HostProcess.run(["--devices", "2", "--scenario", scenario.path, url.path], timeout: 30)
+        XCTAssertEqual(result.status, 2, "stderr: \(result.stderr)")
+        XCTAssertTrue(result.stderr.contains("--scenario drives one device; it cannot be used in fleet mode."), result.stderr)
+        XCTAssertFalse(result.stdout.contains("never"))
+    }
+
     /// `--devices-from A-B` runs only that slice, with the slice's indices and chip ids;
     /// `--ramp` spreads the starts; failures are reported per device and in the status.
     func testSliceRampAndPerDeviceStatus() throws {
@@ -133,6 +176,35 @@ final class FleetTests: XCTestCase {
         XCTAssertEqual(try String(contentsOf: folder.appendingPathComponent("shared.txt"), encoding: .utf8), "from the shared folder")
         XCTAssertEqual(try String(contentsOf: folder.appendingPathComponent("devices/3/mine.txt"), encoding: .utf8), "device 3")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("devices/4").path), [])
+    }
+
+    /// The chunk loaders see the device's flash as `file` does: a file a device wrote is
+    /// what its `dofile` and `require` run (the other device gets the shared copy or
+    /// nothing), and `node.compile` writes the `.lc` into the device's folder.
+    func testLoadersReadTheDevicesOwnFilesFirst() throws {
+        try Data("return 'shared'".utf8).write(to: folder.appendingPathComponent("mod.lua"))
+        let url = try script("loaders.lua", """
+            local me = node.chipid() - \(Self.base)
+            if me == 5 then
+              file.open("mod.lua", "w"); file.write("return 'own 5'"); file.close()
+              file.open("app.lua", "w"); file.write("return 'app 5'"); file.close()
+              print("compile", node.compile("app.lua"))
+            end
+            print("dofile", dofile("mod.lua"))
+            print("require", require("mod"))
+            print("lc", pcall(dofile, "app.lc"))
+            """)
+        let result = try HostProcess.run(["--devices-from", "5-6", url.path], timeout: 30)
+        XCTAssertEqual(result.status, 0, "stderr: \(result.stderr)")
+        let lines = Set(result.stdout.split(separator: "\n").map(String.init))
+        XCTAssertEqual(lines, [
+            "[5] compile", "[5] dofile\town 5", "[5] require\town 5", "[5] lc\ttrue\tapp 5",
+            "[6] dofile\tshared", "[6] require\tshared", "[6] lc\tfalse\tcannot open app.lc: No such file or directory",
+        ])
+        let shared = try FileManager.default.contentsOfDirectory(atPath: folder.path).sorted()
+        XCTAssertEqual(shared, ["devices", "loaders.lua", "mod.lua"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("devices/5").path).sorted(),
+                       ["app.lc", "app.lua", "mod.lua"])
     }
 
     /// Console lines are whole and prefixed, also when a line is written in pieces

@@ -111,6 +111,11 @@ int nm_interrupt_pending(void);
 /// `src` cannot be opened; 3 when `dst` cannot be written. Never raises.
 int nm_compilefile(lua_State *L, const char *src, const char *dst);
 
+/// Registry field of the host's flash-name resolver, a function (name, forwriting) -> host
+/// path or nil: loadfile, dofile, require's Lua searcher and nm_compilefile look file names
+/// up through it (the sandbox, and fleet mode's copy-on-write). Without it, names are paths.
+#define NM_FLASHPATH_KEY "nodemcu.flashpath"
+
 
 // Re-exports of macros Swift cannot import.
 static inline void nm_pop(lua_State *L, int n) { lua_pop(L, n); }

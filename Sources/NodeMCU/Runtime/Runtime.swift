@@ -163,6 +163,7 @@ public final class Runtime {
     private func prepareInterpreter() {
         lua.setWatchdog(timeout: options.watchdogTimeout?.nanoseconds)
         vm.openStandardLibraries()
+        FlashFileSystem(for: options).installLoaderPaths(in: lua)
         Prelude.install(in: self)
         modules.installAll(in: self)
         if options.strict { PortabilityCheck.install(in: self) }
