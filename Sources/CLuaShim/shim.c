@@ -25,6 +25,7 @@ typedef struct nm_Extra {
     int lasttrip;        /* what ended the last outermost nm_pcall (nm_lasttrip) */
     unsigned long long wdtimeout;   /* watchdog timeout in ns; 0 = none */
     unsigned long long wddeadline;  /* monotonic ns at which the watchdog bites */
+    unsigned long long wdchecked;   /* monotonic ns of the last look at the deadline */
 } nm_Extra;
 
 static nm_Extra *extra(lua_State *L) { return *(nm_Extra **)lua_getextraspace(L); }
@@ -327,7 +328,15 @@ int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen) {
    every instruction and raises each time, until the outermost nm_pcall has returned:
    a script's own pcall may catch the error, but the next instruction raises it again,
    so no Lua code can keep the device from resetting. C code that loops without
-   running Lua (tmr.delay) checks the same deadline itself (nm_watchdog_remaining). */
+   running Lua (tmr.delay) checks the same deadline itself (nm_watchdog_remaining).
+
+   The watchdog counts the script's time, not the host's: a running script is looked at
+   every NM_HOOK_INTERVAL instructions, microseconds apart, so a gap of more than
+   NM_WATCHDOG_GAP_NS between two looks is time the thread was off the CPU (a loaded CI
+   machine, a stopped process) or blocked in host code (a full stdout pipe). The deadline
+   moves by such gaps, so a busy host never resets a device whose code is fine. */
+
+#define NM_WATCHDOG_GAP_NS 10000000ULL
 
 volatile sig_atomic_t nm_interrupt_flag = 0;
 
@@ -335,6 +344,15 @@ static unsigned long long nm_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec;
+}
+
+/* Nanoseconds until the deadline (0: bitten), after moving it by an off-CPU gap. */
+static unsigned long long nm_watchdog_look(nm_Extra *e) {
+    unsigned long long now = nm_now();
+    unsigned long long gap = now - e->wdchecked;
+    if (gap > NM_WATCHDOG_GAP_NS) e->wddeadline += gap - NM_WATCHDOG_GAP_NS;
+    e->wdchecked = now;
+    return now >= e->wddeadline ? 0 : e->wddeadline - now;
 }
 
 void nm_hook(lua_State *L, lua_Debug *ar) {
@@ -345,7 +363,7 @@ void nm_hook(lua_State *L, lua_Debug *ar) {
         if (nm_interrupt_flag) {
             nm_interrupt_flag = 0;
             e->tripped = NM_TRIP_INTERRUPT;
-        } else if (e->wdtimeout != 0 && nm_now() >= e->wddeadline) {
+        } else if (e->wdtimeout != 0 && nm_watchdog_look(e) == 0) {
             e->tripped = NM_TRIP_WATCHDOG;
         } else {
             return;
@@ -368,15 +386,18 @@ void nm_watchdog_set(lua_State *L, unsigned long long timeout_ns) {
 
 void nm_watchdog_feed(lua_State *L) {
     nm_Extra *e = extra(L);
-    if (e->wdtimeout != 0) e->wddeadline = nm_now() + e->wdtimeout;
+    if (e->wdtimeout == 0) return;
+    e->wdchecked = nm_now();
+    e->wddeadline = e->wdchecked + e->wdtimeout;
 }
 
 long long nm_watchdog_remaining(lua_State *L) {
     nm_Extra *e = extra(L);
     if (e->wdtimeout == 0 || e->depth == 0) return -1;
-    unsigned long long now = nm_now();
-    return now >= e->wddeadline ? 0 : (long long)(e->wddeadline - now);
+    return (long long)nm_watchdog_look(e);
 }
+
+void nm_watchdog_spent(lua_State *L) { extra(L)->wdchecked = nm_now(); }
 
 void nm_trip(lua_State *L, int kind) {
     nm_Extra *e = extra(L);

@@ -230,6 +230,10 @@ public struct LuaState {
         return remaining < 0 ? nil : remaining
     }
 
+    /// From a Swift body that has kept the thread busy for the script (`tmr.delay`'s spin):
+    /// that time counts against the watchdog, however long (not an off-CPU gap).
+    public func watchdogSpent() { nm_watchdog_spent(L) }
+
     /// From a Swift body that loops without running Lua (`tmr.delay`): ends the running
     /// Lua as the watchdog or an interrupt would, once the body has returned.
     public func trip(_ kind: LuaTrip) { nm_trip(L, kind.rawValue) }

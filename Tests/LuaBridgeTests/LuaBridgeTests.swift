@@ -210,4 +210,23 @@ final class LuaBridgeTests: XCTestCase {
         XCTAssertNil(run("assert(not collectgarbage('isrunning')) collectgarbage('restart')"))
         XCTAssertNil(run("assert(collectgarbage('isrunning'))"))
     }
+
+    // MARK: Watchdog
+
+    /// The watchdog counts the script's time: gaps in which the thread did not run Lua
+    /// (here: host code blocked for 60 ms, as a descheduled thread or a full pipe would be)
+    /// move the deadline, so five of them do not add up to a 100 ms watchdog; Lua that
+    /// keeps running for the same time is reset.
+    func testWatchdogCountsTheScriptsTimeNotOffCPUGaps() {
+        lua.push(function: { lua throws(LuaError) in
+            usleep(60_000)
+            return 0
+        })
+        lua.setGlobal("blocked")
+        lua.setWatchdog(timeout: 100_000_000)
+        // A busy loop after each block lets the hook look at the clock.
+        XCTAssertNil(run("for i = 1, 5 do blocked() for j = 1, 5000 do end end"))
+        XCTAssertEqual(run("local t = os.time() + 2 while os.time() < t do end"), "watchdog reset")
+        lua.setWatchdog(timeout: nil)
+    }
 }

@@ -96,6 +96,9 @@ void nm_watchdog_set(lua_State *L, unsigned long long timeout_ns);
 void nm_watchdog_feed(lua_State *L);
 /// Nanoseconds until the watchdog bites, or -1 when it is off or no Lua runs.
 long long nm_watchdog_remaining(lua_State *L);
+/// Host code has spent the time since the last look busy for the script (tmr.delay's
+/// spin): it counts, however long it was (it is not an off-CPU gap).
+void nm_watchdog_spent(lua_State *L);
 /// Trips the watchdog (NM_TRIP_WATCHDOG) or an interrupt now, from a Swift body: the
 /// trampoline raises once the body has returned.
 void nm_trip(lua_State *L, int kind);

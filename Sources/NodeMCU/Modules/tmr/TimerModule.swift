@@ -95,6 +95,7 @@ public final class TimerModule: LuaModule {
                 return 0
             }
         }
+        lua.watchdogSpent()
         if bites { lua.trip(.watchdog) }
         return 0
     }
