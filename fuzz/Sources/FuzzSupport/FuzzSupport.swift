@@ -39,7 +39,7 @@ public final class FuzzRuntime {
     /// Calls global `function` with the input as a string and `control`; the harness returns
     /// nil if the properties hold, else a description: a property failure stops the fuzzer.
     public func check(_ function: String, _ input: UnsafeRawBufferPointer, control: Int) {
-        precondition(!runtime.isFinished, "the runtime finished (status \(String(describing: try? runtime.exitStatus.wait())))")
+        fuzzRequire(!runtime.isFinished, "the runtime finished (status \(String(describing: try? runtime.exitStatus.wait())))")
         let lua = self.lua
         let top = lua.top
         _ = lua.getGlobal(function)
@@ -47,13 +47,20 @@ public final class FuzzRuntime {
         lua.push(control)
         switch lua.pcall(arguments: 2, results: 1) {
         case .ok:
-            if let problem = lua.string(at: -1) { preconditionFailure("property failed: \(problem)") }
+            if let problem = lua.string(at: -1) { fatalError("property failed: \(problem)") }
         case .error(let error):
-            preconditionFailure("harness error: \(error.message)")
+            fatalError("harness error: \(error.message)")
         }
         lua.pop(lua.top - top)
         loop.run()
     }
+}
+
+/// `precondition` that keeps its message in release builds (-O drops precondition
+/// messages; fatalError keeps them), so a stopped fuzz run says why. Failures use
+/// `fatalError` for the same reason.
+public func fuzzRequire(_ condition: Bool, _ message: @autoclosure () -> String) {
+    if !condition { fatalError(message()) }
 }
 
 #if FUZZING

@@ -82,7 +82,7 @@ enum HTTPFuzzing {
         lua.push(profile)
         switch lua.pcall(arguments: 2, results: 1) {
         case .ok: return lua.string(at: -1)
-        case .error(let error): preconditionFailure("harness error: \(error.message)")
+        case .error(let error): fatalError("harness error: \(error.message)")
         }
     }
 
@@ -90,11 +90,11 @@ enum HTTPFuzzing {
         guard let control = bytes.first else { return }
         let profile = Int(control & 1)
         let fuzz = runtimes[profile]
-        precondition(!fuzz.runtime.isFinished, "the runtime finished")
+        fuzzRequire(!fuzz.runtime.isFinished, "the runtime finished")
         var responses = split(UnsafeRawBufferPointer(rebasing: bytes.dropFirst()))[...]
         var seed = Int(control >> 1)
         _ = call(fuzz, "fuzz_arm", profile: profile)
-        guard let http = fuzz.runtime.modules[HTTPModule.self] else { preconditionFailure("no http module") }
+        guard let http = fuzz.runtime.modules[HTTPModule.self] else { fatalError("no http module") }
         var channels: [(EmbeddedChannel, [UInt8])] = []
         let started = http.replay(url: "http://device.test/dir/page?q=1") { host, port, configure in
             guard let response = responses.popFirst() else { return nil }
@@ -103,12 +103,12 @@ enum HTTPFuzzing {
                 try configure(channel)
                 try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: port)).wait()
             } catch {
-                preconditionFailure("pipeline set-up failed: \(error)")
+                fatalError("pipeline set-up failed: \(error)")
             }
             channels.append((channel, response))
             return channel
         }
-        precondition(started, "the URL was refused")
+        fuzzRequire(started, "the URL was refused")
         // Feed each connection its response in chunks, then close it from the server side.
         var fed = 0
         while fed < channels.count {
@@ -119,7 +119,7 @@ enum HTTPFuzzing {
             while let part = try? channel.readOutbound(as: IOData.self) {
                 if case .byteBuffer(let buffer) = part { sent.writeImmutableBuffer(buffer) }
             }
-            precondition(sent.readString(length: 4) == "GET ", "no GET request on connection \(fed)")
+            fuzzRequire(sent.readString(length: 4) == "GET ", "no GET request on connection \(fed)")
             var offset = 0
             while offset < response.count, channel.isActive {
                 seed = (seed &* 1103515245 &+ 12345) & 0x7fffffff
@@ -135,7 +135,7 @@ enum HTTPFuzzing {
             fuzz.loop.run()
         }
         if let problem = call(fuzz, "fuzz_verify", profile: profile) {
-            preconditionFailure("property failed: \(problem)")
+            fatalError("property failed: \(problem)")
         }
     }
 }
