@@ -137,6 +137,12 @@ final class FleetTests: XCTestCase {
         let warned = try HostProcess.run(["--devices-from", "7-7", "--run-for", "0", quirk.path], timeout: 30)
         XCTAssertTrue(warned.stderr.contains("nodemcu-host: [7] warning: quirk.lua:1: m:connect"), warned.stderr)
 
+        // So do the modules' --trace lines.
+        let traced = try script("traced.lua", "tmr.create():alarm(1, tmr.ALARM_SINGLE, function() end)")
+        let trace = try HostProcess.run(["--devices-from", "7-8", "--trace", traced.path], timeout: 30)
+        XCTAssertTrue(trace.stderr.contains("nodemcu-host: [7] trace: tmr timer fired"), trace.stderr)
+        XCTAssertTrue(trace.stderr.contains("nodemcu-host: [8] trace: tmr timer fired"), trace.stderr)
+
         let bad = try HostProcess.run(["--devices", "10", "--devices-from", "5-10", url.path], timeout: 30)
         XCTAssertEqual(bad.status, 2, bad.stderr)
         let noScript = try HostProcess.run(["--devices", "3"], timeout: 30)

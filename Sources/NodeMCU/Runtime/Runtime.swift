@@ -117,8 +117,8 @@ public final class Runtime {
         self.vm = LuaVM()
         self.mqttQueueBudget = MQTTQueueBudget(
             limit: options.mqttQueueLimit, highWater: options.mqttQueueHighWater
-        ) { used, limit in
-            Console.diagnostic("mqtt: outgoing queues hold \(used) bytes (high-water mark; at \(limit) bytes m:publish returns false): is the broker acknowledging?")
+        ) { [prefix = options.diagnosticPrefix] used, limit in
+            Console.diagnostic(prefix + "mqtt: outgoing queues hold \(used) bytes (high-water mark; at \(limit) bytes m:publish returns false): is the broker acknowledging?")
         }
         self.network = HostNetwork(
             eventLoop: eventLoop, clock: clock,
@@ -374,7 +374,7 @@ public final class Runtime {
         guard !halted else { return }
         print(Self.watchdogResetMessage)
         let seconds = Double((options.watchdogTimeout ?? .zero).nanoseconds) / 1e9
-        Console.diagnostic("watchdog reset: Lua ran for \(seconds) s without returning to the event loop (tmr.wdclr() feeds the watchdog)")
+        diagnostic("watchdog reset: Lua ran for \(seconds) s without returning to the event loop (tmr.wdclr() feeds the watchdog)")
         if options.onError == .exit {
             finish(status: 1)
         } else {

@@ -52,7 +52,7 @@ final class HTTPExchange: RuntimeHandle {
         }
         let tls = target.secure ? TLSModule.settings(runtime: runtime) : nil
         if runtime.options.trace {
-            Console.err("nodemcu-host: trace: http: \(method) \(target.secure ? "https" : "http")://\(target.hostHeader)\(target.path)\n")
+            runtime.diagnostic("trace: http: \(method) \(target.secure ? "https" : "http")://\(target.hostHeader)\(target.path)")
         }
         let configure: (any Channel) throws -> Void = { [weak self] channel in
             guard let self else { return }
@@ -102,7 +102,7 @@ final class HTTPExchange: RuntimeHandle {
         timer?.cancel()
         operation?.isActive = false
         channel?.close(promise: nil)
-        if printed { Console.diagnostic("http: request failed: \(why)") }
+        if printed { module.runtime.diagnostic("http: request failed: \(why)") }
         module.finish(self, code: -1, body: nil, headers: [])
     }
 
@@ -136,7 +136,7 @@ final class HTTPByteCounter: ChannelInboundHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         total += unwrapInboundIn(data).readableBytes
         guard total <= HTTPModule.responseLimit else {
-            Console.diagnostic("warning: http: the response is over \(HTTPModule.responseLimit) bytes: the device's http module gives up (code -1)")
+            exchange?.module.runtime.diagnostic("warning: http: the response is over \(HTTPModule.responseLimit) bytes: the device's http module gives up (code -1)")
             exchange?.fail("response too large")
             context.close(promise: nil)
             return

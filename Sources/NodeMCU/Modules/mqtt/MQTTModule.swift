@@ -87,8 +87,8 @@ public final class MQTTModule: LuaModule {
         // The PUBACK/PUBREC goes out after the message callback returned, and not at all
         // when its error reboots or ends the device (spec §2.12, §1.3).
         let shownID = String(decoding: clientID, as: UTF8.self)
-        core.protocolViolation = { text in
-            Console.diagnostic("mqtt client \"\(shownID)\": protocol error from the broker: \(text); connection closed")
+        core.protocolViolation = { [prefix = runtime.options.diagnosticPrefix] text in
+            Console.diagnostic(prefix + "mqtt client \"\(shownID)\": protocol error from the broker: \(text); connection closed")
         }
         core.acknowledgesDelivery = { [unowned runtime] in !runtime.halted }
         let client = MQTTSocket(
@@ -96,7 +96,7 @@ public final class MQTTModule: LuaModule {
             keepAlive: UInt16(clamping: keepAlive == 0 ? 60 : keepAlive & 0xFFFF),
             username: username, password: password, cleanSession: cleanSession)
         if runtime.options.trace {
-            core.trace = { line in Console.err("nodemcu-host: trace: \(line)\n") }
+            core.trace = { [prefix = runtime.options.diagnosticPrefix] line in Console.diagnostic(prefix + "trace: \(line)") }
         }
         core.eventHandler = { [weak client] event in client?.handle(event) }
         socketType.push(client, on: lua)

@@ -23,7 +23,7 @@ extension MQTTSocket {
         case .connectFailed(let failure):
             if let reason = failure.reason, failure.code == MQTTConnectFailure.serverNotFound,
                lastEndpoint?.tls != nil {
-                Console.diagnostic("mqtt: secure connection failed: \(reason)")
+                runtime.diagnostic("mqtt: secure connection failed: \(reason)")
             }
             let tcpWasUp = failure.code != MQTTConnectFailure.serverNotFound && failure.code != MQTTConnectFailure.dnsFailure
             if autoreconnectActive {

@@ -71,7 +71,7 @@ public final class NetModule: LuaModule {
 
     /// `--trace`: one stderr line per socket event of net, tls and http.
     func trace(_ line: @autoclosure () -> String) {
-        if runtime.options.trace { Console.err("nodemcu-host: trace: \(line())\n") }
+        if runtime.options.trace { runtime.diagnostic("trace: \(line())") }
     }
 
     func deprecation(_ what: String) {

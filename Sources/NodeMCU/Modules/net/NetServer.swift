@@ -83,7 +83,7 @@ final class NetServer: LuaHandle {
                 self.listener = listener
             case .failure(let error):
                 guard round == current, listening else { return }
-                Console.diagnostic("net: cannot listen on port \(port): \(HostConnectError.describe(error))")
+                runtime.diagnostic("net: cannot listen on port \(port): \(HostConnectError.describe(error))")
                 listening = false
                 if runtime.isCurrent(generation) { unhold(on: runtime.lua) }
             }

@@ -59,7 +59,7 @@ extension NetSocket {
         guard handler === stream, state != .idle else { return }
         if isTLS, let error, !(error is IOError) {
             // E.g. TLS 1.3: the server rejects the client certificate after the handshake.
-            Console.diagnostic("tls: secure connection failed: \(HostConnectError.describe(error))")
+            runtime.diagnostic("tls: secure connection failed: \(HostConnectError.describe(error))")
         }
         ended(code: Self.code(for: error), reason: Self.tlsReason(for: error), attempt: attempt)
         events.drainIfPossible()

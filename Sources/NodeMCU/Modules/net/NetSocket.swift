@@ -159,7 +159,7 @@ final class NetSocket: LuaHandle {
                 guard attempt == current, state == .connecting else { return }
                 let failure = error as? HostConnectError ?? HostConnectError(.refused, reason: "\(error)")
                 if isTLS || failure.kind == .tls {
-                    Console.diagnostic("tls: secure connection failed: \(failure.reason)")
+                    runtime.diagnostic("tls: secure connection failed: \(failure.reason)")
                 }
                 ended(code: Self.code(forFailure: failure), reason: Self.tlsReason(forFailure: failure), attempt: current)
                 events.drainIfPossible()

@@ -85,7 +85,7 @@ final class UDPSocket: LuaHandle {
                 channel.flush()
             case .failure(let error):
                 guard round == current, bound else { return }
-                Console.diagnostic("net: cannot bind UDP port \(port): \(HostConnectError.describe(error))")
+                runtime.diagnostic("net: cannot bind UDP port \(port): \(HostConnectError.describe(error))")
                 bound = false
                 waiting.removeAll()
                 if runtime.isCurrent(generation), !isActive { unhold(on: runtime.lua) }

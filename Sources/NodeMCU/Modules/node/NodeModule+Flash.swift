@@ -11,7 +11,7 @@ extension NodeModule {
         table.table("LFS") { lfs in
             lfs.function("list") { _ throws(LuaError) in 0 }
             lfs.function("get") { _ throws(LuaError) in 0 }
-            lfs.function("reload") { lua throws(LuaError) in Self.lfsReload(lua) }
+            lfs.function("reload") { [unowned self] lua throws(LuaError) in lfsReload(lua) }
             lfs.table("config") { config in
                 for (name, value) in Self.lfsFields { config.integer(name, value) }
             }
@@ -101,8 +101,8 @@ extension NodeModule {
 
     /// Lua: node.LFS.reload(image) — returns `No LFS partition allocated`, as the default
     /// image does; the host says on stderr that it cannot load LFS images.
-    private static func lfsReload(_ lua: LuaState) -> Int32 {
-        Console.diagnostic("node.LFS.reload: LFS images are not supported by the host (the simulated flash has no LFS partition)")
+    private func lfsReload(_ lua: LuaState) -> Int32 {
+        runtime.diagnostic("node.LFS.reload: LFS images are not supported by the host (the simulated flash has no LFS partition)")
         lua.push("No LFS partition allocated")
         return 1
     }
@@ -110,7 +110,7 @@ extension NodeModule {
     /// Lua: node.flashreload(image) — deprecated form of `node.LFS.reload`.
     private func flashreload(_ lua: LuaState) -> Int32 {
         runtime.print("Warning, deprecated API! node.flashreload. It will be removed soon. Use node.LFS interface instead. See documentation for details.")
-        return Self.lfsReload(lua)
+        return lfsReload(lua)
     }
 
     // MARK: Partition table (3.0)

@@ -156,7 +156,7 @@ public final class LuaTimer: LuaHandle {
         }
         runtime.emit(.timerFired)
         if runtime.options.trace {
-            Console.err("nodemcu-host: trace: tmr \(staticID.map(String.init) ?? "timer") fired (\(interval) ms, mode \(mode.rawValue))\n")
+            runtime.diagnostic("trace: tmr \(staticID.map(String.init) ?? "timer") fired (\(interval) ms, mode \(mode.rawValue))")
         }
         switch mode {
         case .single:
