@@ -20,13 +20,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.0"),
-        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
     ],
     targets: [
         // Lua 5.3 from Debian's liblua5.3-dev.
         .systemLibrary(name: "CLua", pkgConfig: "lua5.3", providers: [.apt(["liblua5.3-dev"])]),
         // libedit for line editing and history in the interactive REPL.
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        // OpenSSL 3's libcrypto for the crypto module (EVP digests, HMAC, AES); no Foundation.
+        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // The only place a Lua error is raised (DESIGN.md, bridge rule 1).
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim"]),
@@ -55,10 +56,7 @@ let package = Package(
         ),
         .target(
             name: "NodeMCU",
-            dependencies: ["LuaBridge", "MQTT", "HostNet", "Board", "EmbeddedLua"] + nio + [
-                // crypto: hashes, HMAC and AES (ECB through the block function, CBC).
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            dependencies: ["LuaBridge", "MQTT", "HostNet", "Board", "EmbeddedLua", "CLibCrypto"] + nio + [
                 // http: the HTTP/1 request encoder and response decoder (chunked bodies included).
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]

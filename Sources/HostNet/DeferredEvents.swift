@@ -19,7 +19,9 @@ public final class DeferredEvents<Event> {
     /// Receives each event, in order.
     @exclusivity(unchecked) public var handler: ((Event) -> Void)?
 
-    @exclusivity(unchecked) @usableFromInline var queue = CircularBuffer<Event>(initialCapacity: 16)
+    /// Starts at one slot (it doubles as it fills): most clients sit idle with nothing
+    /// queued, and 16 slots of an event cost ~1 KB per client (bench/NOTES.md, session 7).
+    @exclusivity(unchecked) @usableFromInline var queue = CircularBuffer<Event>(initialCapacity: 1)
     @exclusivity(unchecked) @usableFromInline var apiDepth = 0
     @exclusivity(unchecked) @usableFromInline var draining = false
     @exclusivity(unchecked) @usableFromInline var drainScheduled = false

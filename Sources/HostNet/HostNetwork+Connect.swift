@@ -59,6 +59,7 @@ extension HostNetwork {
             // The clock's timer below decides; this is only a backstop in real time.
             .connectTimeout(timeout + .seconds(1))
             .channelOption(.allowRemoteHalfClosure, value: false)
+            .channelOption(.recvAllocator, value: Self.receiveAllocator)
             .channelInitializer { [sslContext, serverName] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations

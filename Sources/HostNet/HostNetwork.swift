@@ -59,6 +59,14 @@ public final class HostNetwork {
     /// pipeline built afterwards gets its handler (see `FaultInjector`).
     public var faults: FaultInjector?
 
+    /// The receive buffers of every TCP connection (made or accepted): NIO's adaptive
+    /// allocator, starting at 256 bytes instead of NIO's 2048. Each channel keeps its last
+    /// receive buffer for reuse, so the initial size is what an idle connection holds
+    /// (an MQTT client mostly reads 2–5 byte acks). A read that fills the buffer doubles it,
+    /// up to 64 KiB, so a burst reaches full size within a few reads
+    /// (bench/NOTES.md, session 7).
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 256, maximum: 65_536)
+
     /// Device ports whose mapping has been reported.
     var reportedListenPorts = Set<Int>()
 

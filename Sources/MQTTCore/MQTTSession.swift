@@ -122,7 +122,9 @@ public struct MQTTSession: Sendable {
     private var disconnectQueued = false
     private var eventsSuppressed = false
 
-    private var pending = CircularBuffer<Entry>(initialCapacity: 16)
+    /// One slot to start (it doubles as it fills): an idle client's queue is empty, and 16
+    /// entries cost ~0.9 KB per client (bench/NOTES.md, session 7).
+    private var pending = CircularBuffer<Entry>(initialCapacity: 1)
     /// Bytes held by `pending` (see `Entry.cost`): what a queue cap or a device heap counts.
     public private(set) var pendingBytes = 0
     /// Outstanding entries by (expected reply type << 16 | packet id).

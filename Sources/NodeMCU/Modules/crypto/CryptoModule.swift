@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import Crypto
-import _CryptoExtras
-import Foundation
 import LuaBridge
 
 /// Lua: the `crypto` module, both profiles (more-modules §9), after the firmware's
@@ -12,7 +6,10 @@ import LuaBridge
 /// and AES-ECB / AES-CBC with the firmware's zero padding (data padded with zeros to a
 /// multiple of 16, decryption keeps them; 16-byte keys; a missing or short IV is
 /// zero-filled, a long one cut to 16). 2.2 also has `toBase64`/`toHex`, which call
-/// `encoder` (exactly one argument). The primitives are swift-crypto's (BoringSSL).
+/// `encoder` (exactly one argument). The primitives are OpenSSL's libcrypto (the
+/// `CLibCrypto` system library): EVP digests and the EVP_MAC "HMAC" in `CryptoHasher`,
+/// EVP AES-128 ECB/CBC without padding in `AESCipher`; no Foundation (swift-crypto
+/// linked it: 3.4 MiB of idle memory, bench/NOTES.md, session 7).
 public final class CryptoModule: LuaModule {
     public static let name = "crypto"
 
@@ -50,35 +47,11 @@ public final class CryptoModule: LuaModule {
     enum Algorithm: String {
         case md5 = "MD5", sha1 = "SHA1", sha256 = "SHA256", sha384 = "SHA384", sha512 = "SHA512"
 
-        func digest(_ data: [UInt8]) -> [UInt8] {
-            switch self {
-            case .md5: Array(Insecure.MD5.hash(data: data))
-            case .sha1: Array(Insecure.SHA1.hash(data: data))
-            case .sha256: Array(SHA256.hash(data: data))
-            case .sha384: Array(SHA384.hash(data: data))
-            case .sha512: Array(SHA512.hash(data: data))
-            }
-        }
-
-        func hmac(_ data: [UInt8], key: [UInt8]) -> [UInt8] {
-            let key = SymmetricKey(data: key)
-            switch self {
-            case .md5: return Array(HMAC<Insecure.MD5>.authenticationCode(for: data, using: key))
-            case .sha1: return Array(HMAC<Insecure.SHA1>.authenticationCode(for: data, using: key))
-            case .sha256: return Array(HMAC<SHA256>.authenticationCode(for: data, using: key))
-            case .sha384: return Array(HMAC<SHA384>.authenticationCode(for: data, using: key))
-            case .sha512: return Array(HMAC<SHA512>.authenticationCode(for: data, using: key))
-            }
-        }
-
-        func hasher(key: [UInt8]?) -> CryptoHasher {
-            switch self {
-            case .md5: Incremental<Insecure.MD5>(key: key)
-            case .sha1: Incremental<Insecure.SHA1>(key: key)
-            case .sha256: Incremental<SHA256>(key: key)
-            case .sha384: Incremental<SHA384>(key: key)
-            case .sha512: Incremental<SHA512>(key: key)
-            }
+        /// The raw digest of `data`, or the HMAC with `key`; nil if libcrypto fails.
+        func digest(_ data: [UInt8], key: [UInt8]? = nil) -> [UInt8]? {
+            guard let hasher = CryptoHasher(self, key: key) else { return nil }
+            hasher.update(data)
+            return hasher.finalize()
         }
     }
 
@@ -93,14 +66,14 @@ public final class CryptoModule: LuaModule {
 
     /// Lua: crypto.sha1(input) — the raw 20-byte digest.
     private static func sha1(_ lua: LuaState) throws(LuaError) -> Int32 {
-        lua.push(Algorithm.sha1.digest(try lua.checkBytes(1)))
+        lua.push(try digest(.sha1, try lua.checkBytes(1)))
         return 1
     }
 
     /// Lua: crypto.hash(algo, input) — the raw digest.
     private static func hash(_ lua: LuaState) throws(LuaError) -> Int32 {
         let algorithm = try algorithm(lua, 1)
-        lua.push(algorithm.digest(try lua.checkBytes(2)))
+        lua.push(try digest(algorithm, try lua.checkBytes(2)))
         return 1
     }
 
@@ -108,7 +81,7 @@ public final class CryptoModule: LuaModule {
     private static func hmac(_ lua: LuaState) throws(LuaError) -> Int32 {
         let algorithm = try algorithm(lua, 1)
         let input = try lua.checkBytes(2)
-        lua.push(algorithm.hmac(input, key: try lua.checkBytes(3)))
+        lua.push(try digest(algorithm, input, key: try lua.checkBytes(3)))
         return 1
     }
 
@@ -118,16 +91,16 @@ public final class CryptoModule: LuaModule {
         let name = try lua.checkBytes(2)
         let fileSystem = FlashFileSystem(for: options)
         guard case .path(let path) = fileSystem.resolve(name),
-              let contents = FileManager.default.contents(atPath: fileSystem.readPath(path)) else {
+              let contents = fileSystem.contents(of: fileSystem.readPath(path)) else {
             throw .message("file does not exist")
         }
-        lua.push(algorithm.digest(Array(contents)))
+        lua.push(try digest(algorithm, contents))
         return 1
     }
 
     /// Lua: crypto.new_hash(algo) — an object with `update(s)` and `finalize()`.
     private func newHash(_ lua: LuaState) throws(LuaError) -> Int32 {
-        let hasher = try Self.algorithm(lua, 1).hasher(key: nil)
+        guard let hasher = CryptoHasher(try Self.algorithm(lua, 1), key: nil) else { throw .message("crypto op failed") }
         hasherType.push(hasher, on: lua)
         return 1
     }
@@ -135,7 +108,7 @@ public final class CryptoModule: LuaModule {
     /// Lua: crypto.new_hmac(algo, key) — an object with `update(s)` and `finalize()`.
     private func newHMAC(_ lua: LuaState) throws(LuaError) -> Int32 {
         let algorithm = try Self.algorithm(lua, 1)
-        let hasher = algorithm.hasher(key: try lua.checkBytes(2))
+        guard let hasher = CryptoHasher(algorithm, key: try lua.checkBytes(2)) else { throw .message("crypto op failed") }
         hasherType.push(hasher, on: lua)
         return 1
     }
@@ -172,33 +145,17 @@ public final class CryptoModule: LuaModule {
         guard key.count == 16 else { throw .message("crypto op failed") }
         if data.count % 16 != 0 { data += [UInt8](repeating: 0, count: 16 - data.count % 16) }
         iv = Array((iv + [UInt8](repeating: 0, count: 16)).prefix(16))
-        let symmetricKey = SymmetricKey(data: key)
-        let output: [UInt8]
-        do {
-            if mode == "AES-ECB" {
-                var result: [UInt8] = []
-                result.reserveCapacity(data.count)
-                var offset = 0
-                while offset < data.count {
-                    var block = Array(data[offset..<offset + 16])
-                    if encrypt { try AES.permute(&block, key: symmetricKey) } else { try AES.inversePermute(&block, key: symmetricKey) }
-                    result += block
-                    offset += 16
-                }
-                output = result
-            } else if data.isEmpty {
-                output = []
-            } else {
-                let vector = try AES._CBC.IV(ivBytes: iv)
-                output = encrypt
-                    ? Array(try AES._CBC.encrypt(data, using: symmetricKey, iv: vector, noPadding: true))
-                    : Array(try AES._CBC.decrypt(data, using: symmetricKey, iv: vector, noPadding: true))
-            }
-        } catch {
+        guard let output = AESCipher.run(mode == "AES-ECB" ? .ecb : .cbc, encrypt: encrypt, key: key, iv: iv, data: data) else {
             throw .message("crypto op failed")
         }
         lua.push(output)
         return 1
+    }
+
+    /// `algorithm`'s digest (or HMAC with `key`) of `data`, as a Lua error if libcrypto fails.
+    private static func digest(_ algorithm: Algorithm, _ data: [UInt8], key: [UInt8]? = nil) throws(LuaError) -> [UInt8] {
+        guard let digest = algorithm.digest(data, key: key) else { throw .message("crypto op failed") }
+        return digest
     }
 
     /// Lua (2.2): crypto.toBase64(s), crypto.toHex(s) — `encoder`'s, exactly one argument.
@@ -206,31 +163,5 @@ public final class CryptoModule: LuaModule {
         guard lua.top == 1 else { throw .message("\(name) must have one argument") }
         lua.push(transform(try lua.checkBytes(1)))
         return 1
-    }
-}
-
-/// A `crypto.new_hash` / `crypto.new_hmac` object.
-class CryptoHasher {
-    func update(_ bytes: [UInt8]) {}
-    func finalize() -> [UInt8] { [] }
-}
-
-private final class Incremental<H: HashFunction>: CryptoHasher {
-    private var hash: H?
-    private var mac: HMAC<H>?
-
-    init(key: [UInt8]?) {
-        if let key { mac = HMAC<H>(key: SymmetricKey(data: key)) } else { hash = H() }
-    }
-
-    override func update(_ bytes: [UInt8]) {
-        hash?.update(data: bytes)
-        mac?.update(data: bytes)
-    }
-
-    override func finalize() -> [UInt8] {
-        if let hash { return Array(hash.finalize()) }
-        if let mac { return Array(mac.finalize()) }
-        return []
     }
 }

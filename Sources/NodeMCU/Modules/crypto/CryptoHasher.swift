@@ -1,0 +1,100 @@
+import CLibCrypto
+
+/// A hash or HMAC in progress on OpenSSL's libcrypto: an `EVP_MD_CTX` (MD5, SHA1, SHA256,
+/// SHA384, SHA512) or an `EVP_MAC_CTX` for the "HMAC" MAC with that digest. Backs
+/// `crypto.new_hash` / `crypto.new_hmac` objects and the one-shot `crypto.hash` /
+/// `crypto.hmac`.
+///
+/// `finalize()` digests a copy of the context, so a second call returns the same digest
+/// and `update` may go on afterwards (what the module did on swift-crypto).
+final class CryptoHasher {
+    private enum Context {
+        case digest(OpaquePointer)
+        case mac(OpaquePointer)
+    }
+
+    private let context: Context
+
+    /// A plain hash (`key` nil) or an HMAC keyed with `key` (any length; long keys are
+    /// hashed first, as HMAC says). Nil if libcrypto refuses (e.g. MD5 under a FIPS-only
+    /// configuration).
+    init?(_ algorithm: CryptoModule.Algorithm, key: [UInt8]?) {
+        if let key {
+            guard let mac = EVP_MAC_fetch(nil, "HMAC", nil) else { return nil }
+            defer { EVP_MAC_free(mac) }  // the context holds its own reference
+            guard let context = EVP_MAC_CTX_new(mac) else { return nil }
+            var digestName = Array(algorithm.rawValue.utf8CString)
+            // A non-null key pointer even for an empty key: a null one means "keep the key".
+            let keyBytes = key.isEmpty ? [0] : key
+            let initialized = digestName.withUnsafeMutableBufferPointer { name in
+                var parameters = [
+                    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, name.baseAddress, 0),
+                    OSSL_PARAM_construct_end(),
+                ]
+                return keyBytes.withUnsafeBufferPointer { EVP_MAC_init(context, $0.baseAddress, key.count, &parameters) }
+            }
+            guard initialized == 1 else {
+                EVP_MAC_CTX_free(context)
+                return nil
+            }
+            self.context = .mac(context)
+        } else {
+            guard let context = EVP_MD_CTX_new() else { return nil }
+            guard EVP_DigestInit_ex(context, algorithm.messageDigest, nil) == 1 else {
+                EVP_MD_CTX_free(context)
+                return nil
+            }
+            self.context = .digest(context)
+        }
+    }
+
+    deinit {
+        switch context {
+        case .digest(let context): EVP_MD_CTX_free(context)
+        case .mac(let context): EVP_MAC_CTX_free(context)
+        }
+    }
+
+    func update(_ bytes: [UInt8]) {
+        guard !bytes.isEmpty else { return }
+        bytes.withUnsafeBufferPointer { buffer in
+            switch context {
+            case .digest(let context): _ = EVP_DigestUpdate(context, buffer.baseAddress, buffer.count)
+            case .mac(let context): _ = EVP_MAC_update(context, buffer.baseAddress, buffer.count)
+            }
+        }
+    }
+
+    /// The digest of everything given to `update` so far; the context itself is unchanged.
+    func finalize() -> [UInt8] {
+        var output = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length = 0
+        switch context {
+        case .digest(let context):
+            guard let copy = EVP_MD_CTX_new() else { return [] }
+            defer { EVP_MD_CTX_free(copy) }
+            var digestLength: UInt32 = 0
+            guard EVP_MD_CTX_copy_ex(copy, context) == 1,
+                  EVP_DigestFinal_ex(copy, &output, &digestLength) == 1 else { return [] }
+            length = Int(digestLength)
+        case .mac(let context):
+            guard let copy = EVP_MAC_CTX_dup(context) else { return [] }
+            defer { EVP_MAC_CTX_free(copy) }
+            guard EVP_MAC_final(copy, &output, &length, output.count) == 1 else { return [] }
+        }
+        return Array(output.prefix(length))
+    }
+}
+
+extension CryptoModule.Algorithm {
+    /// The libcrypto digest (built-in, not deprecated in OpenSSL 3).
+    var messageDigest: OpaquePointer? {
+        switch self {
+        case .md5: EVP_md5()
+        case .sha1: EVP_sha1()
+        case .sha256: EVP_sha256()
+        case .sha384: EVP_sha384()
+        case .sha512: EVP_sha512()
+        }
+    }
+}
