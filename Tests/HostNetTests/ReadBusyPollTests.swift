@@ -44,9 +44,11 @@ final class ReadBusyPollTests: XCTestCase {
         let (poll, lastRead) = try onLoop { loop -> (NIOLoopBound<ReadBusyPoll>, NIODeadline) in
             let poll = ReadBusyPoll(eventLoop: loop, window: window)
             poll.readCompleted()
+            // Taken before the last read, so it is no later than the poller's own time of it.
+            let lastRead = NIODeadline.now()
             poll.readCompleted()
             XCTAssertTrue(poll.isPolling)
-            return (NIOLoopBound(poll, eventLoop: loop), .now())
+            return (NIOLoopBound(poll, eventLoop: loop), lastRead)
         }
         // The loop goes on running other work while it polls.
         let timerFired = try group.next().scheduleTask(in: .milliseconds(5)) { true }.futureResult.wait()
@@ -65,8 +67,9 @@ final class ReadBusyPollTests: XCTestCase {
         }
         let lateRead = try group.next().scheduleTask(in: .milliseconds(50)) { () -> NIODeadline in
             XCTAssertTrue(poll.value.isPolling)
+            let readTime = NIODeadline.now()  // no later than the poller's time of the read
             poll.value.readCompleted()
-            return .now()
+            return readTime
         }.futureResult.wait()
         let stopped = try waitUntilStopped(poll)
         XCTAssertGreaterThanOrEqual(stopped - lateRead, window)
