@@ -208,9 +208,10 @@ public struct MQTTSession: Sendable {
     public var isDisconnectQueued: Bool { disconnectQueued }
 
     /// Whether one more QoS 2 publish can get an identifier no other message in flight
-    /// holds. With PUBRELs behind every queued publish (window 1), more than ~65 535 unreleased QoS 2
-    /// messages would have to share identifiers and the broker would drop the repeats;
-    /// the owner refuses the publish instead (on the device the queue fills far earlier).
+    /// holds. With PUBRELs behind every queued publish (window 1), more than ~65 535
+    /// unreleased QoS 2 messages would have to share identifiers and the broker would drop
+    /// the repeats; the owner refuses the publish instead (on the device the queue fills
+    /// far earlier).
     public var acceptsQoS2Publish: Bool {
         unreleasedQoS2 < max(1, Int(UInt16.max) - configuration.maxInflight)
     }
