@@ -5,7 +5,8 @@ import NIOCore
 /// Settings of an `MQTTClient` that hold for all its connections.
 public struct MQTTClientConfiguration: Sendable {
     /// Entries waiting for a broker reply that may be outstanding at once (device: 1;
-    /// `--max-inflight N`).
+    /// `--max-inflight N`). Above 1, PUBREL and PUBCOMP overtake queued publishes
+    /// (see `MQTTSession`).
     public var maxInflight: Int
     /// TCP connect timeout (firmware 2.2: 5 s). Expiry is connect failure -5.
     public var tcpConnectTimeout: TimeAmount

@@ -11,6 +11,12 @@ import NIOCore
 /// an entry that waits for a broker reply (QoS 1/2 PUBLISH, PUBREL, SUBSCRIBE, UNSUBSCRIBE,
 /// PUBREC for an incoming QoS 2) counts against `maxInflight`, and while the window is full
 /// nothing behind it is sent — generated acknowledgements included.
+///
+/// With a window above 1 the host no longer imitates the device's single slot, and one
+/// exception applies: a PUBREL (for a PUBREC) or PUBCOMP (for a PUBREL) goes out ahead of
+/// everything still queued, in its own FIFO (`releases`), instead of at the queue's tail.
+/// MQTT 3.1.1 §4.6 orders PUBLISHes among themselves and PUBRELs among themselves, not
+/// one kind against the other. With window 1 (the device) both join the one FIFO's tail.
 public struct MQTTSession: Sendable {
     /// Tunables of the state machine.
     public struct Configuration: Sendable, Equatable {
@@ -125,7 +131,11 @@ public struct MQTTSession: Sendable {
     /// One slot to start (it doubles as it fills): an idle client's queue is empty, and 16
     /// entries cost ~0.9 KB per client (bench/NOTES.md, session 7).
     private var pending = CircularBuffer<Entry>(initialCapacity: 1)
-    /// Bytes held by `pending` (see `Entry.cost`): what a queue cap or a device heap counts.
+    /// With `maxInflight > 1` only: queued PUBREL and PUBCOMP entries, which leave before
+    /// anything in `pending` (window permitting). Empty with window 1 (one slot, as `pending`).
+    private var releases = CircularBuffer<Entry>(initialCapacity: 1)
+    /// Bytes held by `pending` and `releases` (see `Entry.cost`): what a queue cap or a
+    /// device heap counts.
     public private(set) var pendingBytes = 0
     /// Outstanding entries by (expected reply type << 16 | packet id).
     private var outstanding = Set<UInt32>()
@@ -144,8 +154,8 @@ public struct MQTTSession: Sendable {
     /// connection ends first it is discarded with the queue.
     private var heldAcks = Set<UInt32>()
     /// Our QoS 2 publishes queued or sent whose PUBCOMP has not arrived. Each holds its
-    /// identifier until then, and its PUBREL waits at the queue tail (device behaviour),
-    /// so a burst can hold every identifier at once: see `acceptsQoS2Publish`.
+    /// identifier until then, and with window 1 its PUBREL waits at the queue tail (device
+    /// behaviour), so a burst can hold every identifier at once: see `acceptsQoS2Publish`.
     private var unreleasedQoS2 = 0
     /// Requests sent under another identifier than the one their caller was given (see
     /// `pump`): wire identifier → the caller's. Completions report the caller's.
@@ -182,12 +192,12 @@ public struct MQTTSession: Sendable {
         switch state {
         case .idle: return false
         case .awaitingConnectWrite, .awaitingConnAck, .closing: return true
-        case .connected: return pingOutstanding || !outstanding.isEmpty || !pending.isEmpty
+        case .connected: return pingOutstanding || !outstanding.isEmpty || !pending.isEmpty || !releases.isEmpty
         }
     }
 
     /// Entries queued and not yet sent.
-    public var pendingCount: Int { pending.count }
+    public var pendingCount: Int { pending.count + releases.count }
 
     /// What queueing a PUBLISH of this size costs against a queue budget (`pendingBytes`):
     /// its packet bytes plus a fixed bookkeeping overhead per entry.
@@ -200,9 +210,10 @@ public struct MQTTSession: Sendable {
     public var isDisconnectQueued: Bool { disconnectQueued }
 
     /// Whether one more QoS 2 publish can get an identifier no other message in flight
-    /// holds. With PUBRELs behind every queued publish, more than ~65 535 unreleased QoS 2
-    /// messages would have to share identifiers and the broker would drop the repeats;
-    /// the owner refuses the publish instead (on the device the queue fills far earlier).
+    /// holds. With PUBRELs behind every queued publish (window 1), more than ~65 535
+    /// unreleased QoS 2 messages would have to share identifiers and the broker would drop
+    /// the repeats; the owner refuses the publish instead (on the device the queue fills
+    /// far earlier).
     public var acceptsQoS2Publish: Bool {
         unreleasedQoS2 < max(1, Int(UInt16.max) - configuration.maxInflight)
     }
@@ -230,6 +241,7 @@ public struct MQTTSession: Sendable {
 
     private mutating func resetConnectionState() {
         pending.removeAll(keepingCapacity: true)
+        releases.removeAll(keepingCapacity: true)
         pendingBytes = 0
         outstanding.removeAll(keepingCapacity: true)
         idsInUse.removeAll(keepingCapacity: true)
@@ -318,7 +330,7 @@ public struct MQTTSession: Sendable {
                 state = .closing
                 return [.closeConnection(.keepaliveTimeout)]
             }
-            guard pending.isEmpty, outstanding.isEmpty else {
+            guard pending.isEmpty, releases.isEmpty, outstanding.isEmpty else {
                 switch configuration.keepaliveRule {
                 case .firmware3_0:
                     // No ping while the queue is busy; the timer restarts with the next
@@ -493,7 +505,7 @@ public struct MQTTSession: Sendable {
                 }
             case .pubRec(let rec):
                 if outstanding.remove(Self.key(.pubRec, rec.packetID)) != nil {
-                    appendEntry(.pubRel(rec.packetID))
+                    appendRelease(.pubRel(rec.packetID))
                 }
             case .pubComp(let comp):
                 if outstanding.remove(Self.key(.pubComp, comp.packetID)) != nil {
@@ -504,7 +516,7 @@ public struct MQTTSession: Sendable {
             case .pubRel(let rel):
                 outstanding.remove(Self.key(.pubRel, rel.packetID))
                 incomingQoS2.removeValue(forKey: rel.packetID)
-                appendEntry(.pubComp(rel.packetID))
+                appendRelease(.pubComp(rel.packetID))
             case .subAck(let subAck):
                 if outstanding.remove(Self.key(.subAck, subAck.packetID)) != nil {
                     idsInUse.remove(subAck.packetID)
@@ -590,10 +602,23 @@ public struct MQTTSession: Sendable {
         pending.append(entry)
     }
 
-    /// Sends entries from the head of the queue while the window allows.
+    /// Queues a PUBREL or PUBCOMP: at the tail of the one FIFO with window 1 (the device),
+    /// else in `releases`, ahead of every queued PUBLISH (see the type's documentation).
+    private mutating func appendRelease(_ entry: Entry) {
+        pendingBytes += entry.cost
+        if configuration.maxInflight > 1 {
+            releases.append(entry)
+        } else {
+            pending.append(entry)
+        }
+    }
+
+    /// Sends entries while the window allows: `releases` first, then the head of the queue.
     private mutating func pump(into actions: inout [Action]) {
         guard state == .connected else { return }
-        while let head = pending.first {
+        while true {
+            let isRelease = !releases.isEmpty
+            guard let head = isRelease ? releases.first : pending.first else { return }
             var awaited: UInt32?
             /// Our own identifier that the reply will release.
             var ownID: UInt16?
@@ -639,6 +664,7 @@ public struct MQTTSession: Sendable {
             case .disconnect:
                 guard outstanding.isEmpty else { return }
                 pending.removeAll()
+                releases.removeAll()
                 pendingBytes = 0
                 state = .closing
                 actions.append(.send(.disconnect, .disconnect))
@@ -662,7 +688,11 @@ public struct MQTTSession: Sendable {
                 if case .pubRec(let id, _) = head { incomingQoS2[id] = true }
             }
             pendingBytes -= head.cost
-            pending.removeFirst()
+            if isRelease {
+                releases.removeFirst()
+            } else {
+                pending.removeFirst()
+            }
             actions.append(.send(packet, token))
         }
     }

@@ -62,7 +62,7 @@ struct HostCommand: ParsableCommand {
             valueName: "SECONDS"))
     var watchdog: Double?
 
-    @Option(name: .customLong("max-inflight"), help: ArgumentHelp("QoS>0 messages in flight per MQTT client (default 1, as on the device).", valueName: "N"))
+    @Option(name: .customLong("max-inflight"), help: ArgumentHelp("QoS>0 messages in flight per MQTT client (default 1, as on the device). Above 1, PUBREL and PUBCOMP go out ahead of queued publishes (MQTT 3.1.1 allows it; the device's single slot does not).", valueName: "N"))
     var maxInflight = 1
 
     @Option(

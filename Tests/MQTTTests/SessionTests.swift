@@ -315,6 +315,137 @@ final class SessionTests: XCTestCase {
         XCTAssertEqual(events(dup), [])
     }
 
+    // MARK: - PUBREL and PUBCOMP with a window above 1
+
+    /// Publishes `count` messages at `qos` with payloads "0", "1", …; returns their ids
+    /// and what went out at once.
+    private func publishMany(_ session: inout MQTTSession, _ count: Int, qos: UInt8) -> ([UInt16], [MQTTPacket]) {
+        var ids: [UInt16] = []
+        var out: [MQTTPacket] = []
+        for i in 0..<count {
+            let (id, actions) = publish(&session, qos: qos, "\(i)")
+            ids.append(id!)
+            out += sent(actions)
+        }
+        return (ids, out)
+    }
+
+    private func reply(_ session: inout MQTTSession, _ packet: MQTTPacket) -> [Action] {
+        complete(&session, session.received(.packet(packet), now: now))
+    }
+
+    func testWindowOneKeepsPubRelAndPubCompBehindQueuedPublishes() {
+        // The device's single slot: PUBREL and PUBCOMP join the one FIFO's tail, behind
+        // every PUBLISH queued before them, whatever their kind.
+        var session = connected()
+        let incoming = reply(&session, Packets.publish("in", "x", qos: 2, id: 900))
+        XCTAssertEqual(sent(incoming), [Packets.pubRec(900)], "awaits PUBREL: the window is full")
+        let (ids, first) = publishMany(&session, 3, qos: 2)
+        XCTAssertEqual(first, [])
+        XCTAssertEqual(sent(reply(&session, Packets.pubRel(900))), [Packets.publish("t", "0", qos: 2, id: ids[0])],
+                       "the PUBCOMP queued behind the three publishes")
+        XCTAssertEqual(session.pendingCount, 3)
+        XCTAssertEqual(sent(reply(&session, Packets.pubRec(ids[0]))), [Packets.publish("t", "1", qos: 2, id: ids[1])])
+        XCTAssertEqual(sent(reply(&session, Packets.pubRec(ids[1]))), [Packets.publish("t", "2", qos: 2, id: ids[2])])
+        XCTAssertEqual(sent(reply(&session, Packets.pubRec(ids[2]))), [Packets.pubComp(900), Packets.pubRel(ids[0])])
+        let a = reply(&session, Packets.pubComp(ids[0]))
+        XCTAssertEqual(events(a), [.published(packetID: ids[0])])
+        XCTAssertEqual(sent(a), [Packets.pubRel(ids[1])])
+        XCTAssertEqual(sent(reply(&session, Packets.pubComp(ids[1]))), [Packets.pubRel(ids[2])])
+        XCTAssertEqual(events(reply(&session, Packets.pubComp(ids[2]))), [.published(packetID: ids[2])])
+        XCTAssertEqual(session.pendingCount, 0)
+        XCTAssertEqual(session.outstandingCount, 0)
+    }
+
+    func testWindowAboveOneSendsPubRelAndPubCompAheadOfQueuedPublishes() {
+        var session = connected(maxInflight: 3)
+        let (ids, first) = publishMany(&session, 6, qos: 2)
+        XCTAssertEqual(first, (0..<3).map { Packets.publish("t", "\($0)", qos: 2, id: ids[$0]) })
+        // PUBRECs out of order: each PUBREL leaves at once (not publish 3), in the order
+        // of the PUBRECs, and holds the slot its PUBLISH had until PUBCOMP.
+        XCTAssertEqual(sent(reply(&session, Packets.pubRec(ids[1]))), [Packets.pubRel(ids[1])])
+        XCTAssertEqual(sent(reply(&session, Packets.pubRec(ids[0]))), [Packets.pubRel(ids[0])])
+        XCTAssertEqual(session.outstandingCount, 3)
+        XCTAssertEqual(session.pendingCount, 3)
+        let a = reply(&session, Packets.pubComp(ids[1]))
+        XCTAssertEqual(events(a), [.published(packetID: ids[1])])
+        XCTAssertEqual(sent(a), [Packets.publish("t", "3", qos: 2, id: ids[3])], "publishes keep their order")
+        XCTAssertEqual(sent(reply(&session, Packets.pubRec(ids[2]))), [Packets.pubRel(ids[2])])
+        // A PUBREL from the broker while the window is full: its PUBCOMP waits for a slot,
+        // then leaves ahead of the queued publishes 4 and 5.
+        XCTAssertEqual(sent(reply(&session, Packets.pubRel(777))), [], "window full")
+        let b = reply(&session, Packets.pubComp(ids[0]))
+        XCTAssertEqual(sent(b), [Packets.pubComp(777), Packets.publish("t", "4", qos: 2, id: ids[4])],
+                       "a PUBCOMP awaits nothing: the freed slot goes to the next publish")
+        XCTAssertEqual(sent(reply(&session, Packets.pubRec(ids[3]))), [Packets.pubRel(ids[3])])
+        XCTAssertEqual(sent(reply(&session, Packets.pubComp(ids[2]))), [Packets.publish("t", "5", qos: 2, id: ids[5])])
+        XCTAssertEqual(sent(reply(&session, Packets.pubRec(ids[5]))), [Packets.pubRel(ids[5])])
+        XCTAssertEqual(sent(reply(&session, Packets.pubRec(ids[4]))), [Packets.pubRel(ids[4])])
+        var completed: [MQTTClientEvent] = events(a) + events(b)
+        for id in [ids[3], ids[5], ids[4]] { completed += events(reply(&session, Packets.pubComp(id))) }
+        XCTAssertEqual(completed, [ids[1], ids[0], ids[3], ids[5], ids[4]].map { .published(packetID: $0) })
+        XCTAssertEqual(session.pendingCount, 0)
+        XCTAssertEqual(session.outstandingCount, 0)
+        XCTAssertEqual(session.pendingBytes, 0)
+        XCTAssertTrue(session.acceptsQoS2Publish)
+    }
+
+    func testWindowAboveOnePubCompForIncomingQoS2OvertakesQueuedPublishes() {
+        var session = connected(maxInflight: 2)
+        let incoming = reply(&session, Packets.publish("in", "x", qos: 2, id: 900))
+        XCTAssertEqual(sent(incoming), [Packets.pubRec(900)])
+        let (ids, first) = publishMany(&session, 3, qos: 1)
+        XCTAssertEqual(first, [Packets.publish("t", "0", qos: 1, id: ids[0])])
+        XCTAssertEqual(sent(reply(&session, Packets.pubRel(900))),
+                       [Packets.pubComp(900), Packets.publish("t", "1", qos: 1, id: ids[1])])
+        XCTAssertEqual(sent(reply(&session, Packets.pubAck(ids[0]))), [Packets.publish("t", "2", qos: 1, id: ids[2])])
+    }
+
+    func testWindowAboveOneAnIDAwaitingPubCompIsNotReusedInFlight() {
+        // As testAnIDStillAwaitingAReplyIsNotReusedInFlight, at window 2: A's PUBREL went
+        // out at once, but A keeps its id until PUBCOMP, so B (given A's id while A was
+        // queued) goes out under a free one and completes under the one it was given.
+        var session = connected(maxInflight: 2)
+        XCTAssertEqual(publish(&session, qos: 1, "x").0, 1)
+        XCTAssertEqual(publish(&session, qos: 1, "y").0, 2)
+        XCTAssertEqual(publish(&session, qos: 2, "A").0, 3)  // queued: window full
+        for _ in 4...65535 { _ = session.consumePacketID() }
+        XCTAssertEqual(publish(&session, qos: 1, "B").0, 3, "wraps past the outstanding 1 and 2 to the queued 3")
+        XCTAssertEqual(sent(reply(&session, Packets.pubAck(1))), [Packets.publish("t", "A", qos: 2, id: 3)])
+        XCTAssertEqual(sent(reply(&session, Packets.pubRec(3))), [Packets.pubRel(3)], "ahead of B")
+        let b = reply(&session, Packets.pubAck(2))
+        XCTAssertEqual(sent(b), [Packets.publish("t", "B", qos: 1, id: 4)], "3 is still A's until its PUBCOMP")
+        XCTAssertEqual(events(reply(&session, Packets.pubComp(3))), [.published(packetID: 3)])
+        XCTAssertEqual(events(reply(&session, Packets.pubAck(4))), [.published(packetID: 3)], "the id publish() returned")
+        XCTAssertEqual(publish(&session, qos: 2, "C").0, 5)
+    }
+
+    func testWindowAboveOneQueuedCloseLetsThePubRelOutAndWaitsForPubComp() {
+        // With window 1 the PUBREL would join the tail behind the DISCONNECT and never
+        // leave; ahead of the queue it completes the message before the DISCONNECT.
+        var session = connected(maxInflight: 2)
+        let (id, _) = publish(&session, qos: 2)
+        XCTAssertEqual(complete(&session, session.close(.queued, now: now)), [])
+        XCTAssertEqual(sent(reply(&session, Packets.pubRec(id!))), [Packets.pubRel(id!)])
+        XCTAssertEqual(reply(&session, Packets.pubComp(id!)), [
+            .deliver(.published(packetID: id)), .send(.disconnect, .disconnect), .closeConnection(.localClose),
+        ])
+    }
+
+    func testWindowAboveOneReleasesAreCountedAndDiscardedWithTheConnection() {
+        var session = connected(maxInflight: 2)
+        let (ids, _) = publishMany(&session, 2, qos: 2)
+        _ = publish(&session, qos: 1, "queued")
+        _ = reply(&session, Packets.pubRec(ids[0]))
+        _ = reply(&session, Packets.pubRec(ids[1]))
+        XCTAssertEqual(sent(reply(&session, Packets.pubRel(5))), [], "window full: the PUBCOMP waits")
+        XCTAssertEqual(session.pendingCount, 2)
+        XCTAssertTrue(session.awaitsNetwork)
+        session.connectionClosed()
+        XCTAssertEqual(session.pendingCount, 0)
+        XCTAssertEqual(session.pendingBytes, 0)
+    }
+
     func testUnexpectedRepliesAreIgnoredAndUnknownPubRelGetsPubComp() {
         var session = connected()
         for packet in [Packets.pubAck(3), Packets.pubRec(4), Packets.pubComp(5), Packets.subAck(6, [0]), Packets.unsubAck(7)] {

@@ -415,6 +415,56 @@ final class MQTTWireTests: XCTestCase {
         }
     }
 
+    /// QoS 2 with `--max-inflight 2`: a PUBREL leaves as soon as its PUBREC arrives, ahead
+    /// of a PUBLISH still queued; by default (window 1, as on the device) it joins the
+    /// queue's tail, behind every publish queued before the PUBREC came.
+    func testMaxInflightLetsPubRelOvertakeQueuedQoS2Publishes() throws {
+        let script = """
+            local m = mqtt.Client("inflight2", 30, "", "", 1)
+            local done = 0
+            m:connect("broker.local", 1883, function(c)
+              for i = 1, 3 do
+                c:publish("q", tostring(i), 2, 0, function(c2)
+                  done = done + 1
+                  if done == 3 then print("pubcomp", done) c2:close() end
+                end)
+              end
+            end)
+            """
+        do {
+            let broker = try fakeBroker()
+            let host = try launch(script, firmware: "3.0", broker: broker, extra: ["--max-inflight", "2"])
+            let link = try acceptSession(broker, clientID: "inflight2")
+            for id in 1...2 { try link.expect(Packets.publish("q", String(id), qos: 2, id: UInt16(id))) }
+            try link.send(Packets.pubRec(1))
+            try link.expect(Packets.pubRel(1))  // ahead of the queued publish 3
+            try link.send(Packets.pubRec(2))
+            try link.expect(Packets.pubRel(2))
+            try link.send(Packets.pubComp(1))
+            try link.expect(Packets.publish("q", "3", qos: 2, id: 3))
+            try link.send(Packets.pubRec(3))
+            try link.expect(Packets.pubRel(3))
+            for id in 2...3 { try link.send(Packets.pubComp(UInt16(id))) }
+            try link.expect(.disconnect)
+            expectExit(host, stdout: "pubcomp\t3\n")
+        }
+        do {
+            let broker = try fakeBroker()
+            let host = try launch(script, firmware: "3.0", broker: broker)
+            let link = try acceptSession(broker, clientID: "inflight2")
+            for id in 1...3 {
+                try link.expect(Packets.publish("q", String(id), qos: 2, id: UInt16(id)))
+                try link.send(Packets.pubRec(UInt16(id)))
+            }
+            for id in 1...3 {
+                try link.expect(Packets.pubRel(UInt16(id)))  // behind all three publishes
+                try link.send(Packets.pubComp(UInt16(id)))
+            }
+            try link.expect(.disconnect)
+            expectExit(host, stdout: "pubcomp\t3\n")
+        }
+    }
+
     // MARK: Connection end and failures (spec §2.8)
 
     /// FIN → offline (both); reconnecting inside offline works; RST → 2.2 offline only
