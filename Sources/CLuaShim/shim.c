@@ -98,6 +98,8 @@ static void *nm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (nsize == 0) {
         free(ptr);
         h->used -= old;
+        /* A rehash while the host builds a firmware table frees the old part. */
+        if (h->host > 0) h->base = h->base > old ? h->base - old : 0;
         return NULL;
     }
     if (h->counting && h->limit > 0 && nsize > old && !h->swift) {

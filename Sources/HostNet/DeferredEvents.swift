@@ -19,7 +19,7 @@ public final class DeferredEvents<Event> {
     /// Receives each event, in order.
     @exclusivity(unchecked) public var handler: ((Event) -> Void)?
 
-    @exclusivity(unchecked) @usableFromInline var queue = CircularBuffer<Event>(initialCapacity: 16)
+    @exclusivity(unchecked) @usableFromInline var queue = CircularBuffer<Event>(initialCapacity: 4)  // grows on demand; one per client (fleet memory)
     @exclusivity(unchecked) @usableFromInline var apiDepth = 0
     @exclusivity(unchecked) @usableFromInline var draining = false
     @exclusivity(unchecked) @usableFromInline var drainScheduled = false

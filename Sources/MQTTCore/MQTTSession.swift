@@ -122,7 +122,7 @@ public struct MQTTSession: Sendable {
     private var disconnectQueued = false
     private var eventsSuppressed = false
 
-    private var pending = CircularBuffer<Entry>(initialCapacity: 16)
+    private var pending = CircularBuffer<Entry>(initialCapacity: 4)  // grows on demand (fleet memory)
     /// Bytes held by `pending` (see `Entry.cost`): what a queue cap or a device heap counts.
     public private(set) var pendingBytes = 0
     /// Outstanding entries by (expected reply type << 16 | packet id).

@@ -61,9 +61,11 @@ public final class ModuleRegistry {
         type.isAvailable(in: options.profile) && (options.modules?.contains(type.name) ?? true)
     }
 
-    private var installed: [ObjectIdentifier: any LuaModule] = [:]
+    /// By position in `modules` (arrays, not dictionaries: a fleet has one registry
+    /// per device).
+    private var installed: [(any LuaModule)?] = []
     /// The stub tables in `_G` not built yet, by identity.
-    private var stubs: [UnsafeRawPointer: any LuaModule.Type] = [:]
+    private var stubs: [UnsafeRawPointer?] = []
     private weak var runtime: Runtime?
 
     public init() {}
@@ -71,18 +73,21 @@ public final class ModuleRegistry {
     /// The installed module of type `Module`, if the profile has it; made now if the
     /// script has not used it yet.
     public subscript<Module: LuaModule>(_ type: Module.Type) -> Module? {
-        object(of: type) as? Module
+        guard let position = Self.modules.firstIndex(where: { ObjectIdentifier($0) == ObjectIdentifier(type) }) else { return nil }
+        return object(at: position) as? Module
     }
 
-    private func object(of type: any LuaModule.Type) -> (any LuaModule)? {
-        if let module = installed[ObjectIdentifier(type)] { return module }
+    private func object(at position: Int) -> (any LuaModule)? {
+        if position < installed.count, let module = installed[position] { return module }
+        let type = Self.modules[position]
         guard let runtime, Self.installs(type, with: runtime.options) else { return nil }
         let lua = runtime.lua
         // Its handle types' metatables are made on the main thread's stack, which may
         // be suspended under a coroutine that touched the module.
         _ = lua.checkStack(8)
         let module = lua.withFirmwareAllocations { type.init(runtime: runtime) }
-        installed[ObjectIdentifier(type)] = module
+        if installed.isEmpty { installed = Array(repeating: nil, count: Self.modules.count) }
+        installed[position] = module
         return module
     }
 
@@ -115,12 +120,14 @@ public final class ModuleRegistry {
             return 3
         })
         lua.setField("__pairs", in: -2)
-        for type in Self.modules where Self.installs(type, with: runtime.options) {
-            if type.createdAtBoot { _ = object(of: type) }
+        let all = Self.modules
+        stubs = Array(repeating: nil, count: all.count)
+        for (position, type) in all.enumerated() where Self.installs(type, with: runtime.options) {
+            if type.createdAtBoot { _ = object(at: position) }
             lua.newTable()
             lua.pushValue(at: -2)
             lua.setMetatable(at: -2)
-            if let pointer = lua.pointer(at: -1) { stubs[pointer] = type }
+            stubs[position] = lua.pointer(at: -1)
             lua.setGlobal(type.name)
         }
         lua.pop()
@@ -128,8 +135,9 @@ public final class ModuleRegistry {
 
     /// Builds the module whose stub is at `index` (nothing if it is not a stub, or built).
     private func build(_ lua: LuaState, stubAt index: Int32) {
-        guard let pointer = lua.pointer(at: index), let type = stubs.removeValue(forKey: pointer),
-              let module = object(of: type) else { return }
+        guard let pointer = lua.pointer(at: index), let position = stubs.firstIndex(of: pointer),
+              let module = object(at: position) else { return }
+        stubs[position] = nil
         var table = LuaModuleTable()
         module.register(in: &table)
         lua.withFirmwareAllocations {
