@@ -102,7 +102,7 @@ static void *nm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         if (h->host > 0) h->base = h->base > old ? h->base - old : 0;
         return NULL;
     }
-    if (h->counting && h->limit > 0 && nsize > old && !h->swift) {
+    if (h->counting && h->limit > 0 && nsize > old && !h->swift && h->host == 0) {
         size_t after = nm_heap_share(h) + (nsize - old);
         if (after > h->limit) return NULL;
     }
