@@ -273,7 +273,10 @@ static void nm_buildlib(lua_State *L, int stub) {
     lua_pushnil(L);
     lua_setmetatable(L, stub);
     lua_pushcfunction(L, nm_lazylibs[i].open);
-    lua_call(L, 0, 1);
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {  /* out of C memory: end the firmware build first */
+        nm_heap_host(L, 0);
+        lua_error(L);
+    }
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         lua_pushvalue(L, -2);
