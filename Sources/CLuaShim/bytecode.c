@@ -245,6 +245,7 @@ LUAMOD_API int (luaopen_bit32) (lua_State *L);
 static const struct { const char *name; lua_CFunction open; } nm_lazylibs[] = {
     {"coroutine", luaopen_coroutine},
     {"io", luaopen_io},
+    {"os", luaopen_os},
     {"bit32", luaopen_bit32},
     {"utf8", luaopen_utf8},
     {NULL, NULL},
@@ -277,11 +278,18 @@ static void nm_buildlib(lua_State *L, int stub) {
         nm_heap_host(L, 0);
         lua_error(L);
     }
+    /* What the host set into the stub before (fleet mode's os.exit) stays. */
     lua_pushnil(L);
     while (lua_next(L, -2)) {
         lua_pushvalue(L, -2);
-        lua_insert(L, -2);
-        lua_rawset(L, stub);
+        if (lua_rawget(L, stub) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, stub);
+        } else {
+            lua_pop(L, 2);
+        }
     }
     lua_pop(L, 1);
     nm_heap_host(L, 0);
@@ -313,7 +321,7 @@ static int nm_lazy_pairs(lua_State *L) {
 static int nm_openlibs_body(lua_State *L) {
     static const luaL_Reg eager[] = {
         {"_G", luaopen_base}, {"package", luaopen_package}, {"table", luaopen_table},
-        {LUA_OSLIBNAME, luaopen_os}, {"string", luaopen_string}, {"math", luaopen_math},
+        {"string", luaopen_string}, {"math", luaopen_math},
         {"debug", luaopen_debug}, {NULL, NULL},
     };
     for (const luaL_Reg *lib = eager; lib->name != NULL; lib++) {
