@@ -302,8 +302,126 @@ static int nm_searcher_lua(lua_State *L) {
     return 2;
 }
 
+/* Debian's library has it (built with LUA_COMPAT_5_2); its header does not declare it. */
+LUAMOD_API int (luaopen_bit32) (lua_State *L);
+
+/* The standard libraries nothing of the host's setup touches are built on first use,
+   as the firmware's modules are (ModuleRegistry): a stub table in _G and
+   package.loaded whose metatable opens the library on the first __index, __newindex or
+   __pairs and copies it into the stub, which then loses the metatable. On the device
+   the standard libraries are read-only tables in flash; here each costs 0.5-0.9 KB of
+   every state (a fleet has thousands). Until first use only next(), rawget() and
+   getmetatable() on the stub can tell. */
+static const struct { const char *name; lua_CFunction open; } nm_lazylibs[] = {
+    {"coroutine", luaopen_coroutine},
+    {"io", luaopen_io},
+    {"os", luaopen_os},
+    {"bit32", luaopen_bit32},
+    {"utf8", luaopen_utf8},
+    {NULL, NULL},
+};
+#define NM_LAZYLIBS "nm.lazylibs" /* registry: stub -> index in nm_lazylibs */
+#define NM_NEXT "nm.next"         /* registry: the base library's next */
+
+static void nm_buildlib(lua_State *L, int stub) {
+    stub = lua_absindex(L, stub);
+    if (lua_getfield(L, LUA_REGISTRYINDEX, NM_LAZYLIBS) != LUA_TTABLE) {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_pushvalue(L, stub);
+    if (lua_rawget(L, -2) != LUA_TNUMBER) {
+        lua_pop(L, 2);
+        return;
+    }
+    int i = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    lua_pushvalue(L, stub);
+    lua_pushnil(L);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    nm_heap_host(L, 1);  /* the firmware's, not the script's heap; never refused */
+    lua_pushnil(L);
+    lua_setmetatable(L, stub);
+    lua_pushcfunction(L, nm_lazylibs[i].open);
+    if (lua_pcall(L, 0, 1, 0) != LUA_OK) {  /* out of C memory: end the firmware build first */
+        nm_heap_host(L, 0);
+        lua_error(L);
+    }
+    /* What the host set into the stub before (fleet mode's os.exit) stays. */
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, stub) == LUA_TNIL) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, stub);
+        } else {
+            lua_pop(L, 2);
+        }
+    }
+    lua_pop(L, 1);
+    nm_heap_host(L, 0);
+}
+
+static int nm_lazy_index(lua_State *L) {
+    nm_buildlib(L, 1);
+    lua_settop(L, 2);
+    lua_rawget(L, 1);
+    return 1;
+}
+
+static int nm_lazy_newindex(lua_State *L) {
+    nm_buildlib(L, 1);
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static int nm_lazy_pairs(lua_State *L) {
+    nm_buildlib(L, 1);
+    lua_getfield(L, LUA_REGISTRYINDEX, NM_NEXT);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* luaL_openlibs's libraries in its order, the lazy ones as stubs. */
 static int nm_openlibs_body(lua_State *L) {
-    luaL_openlibs(L);
+    static const luaL_Reg eager[] = {
+        {"_G", luaopen_base}, {"package", luaopen_package}, {"table", luaopen_table},
+        {"string", luaopen_string}, {"math", luaopen_math},
+        {"debug", luaopen_debug}, {NULL, NULL},
+    };
+    for (const luaL_Reg *lib = eager; lib->name != NULL; lib++) {
+        luaL_requiref(L, lib->name, lib->func, 1);
+        lua_pop(L, 1);
+    }
+    lua_getglobal(L, "next");
+    lua_setfield(L, LUA_REGISTRYINDEX, NM_NEXT);
+    lua_newtable(L); /* stub -> index */
+    lua_createtable(L, 0, 3); /* the stubs' metatable */
+    lua_pushcfunction(L, nm_lazy_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, nm_lazy_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushcfunction(L, nm_lazy_pairs);
+    lua_setfield(L, -2, "__pairs");
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+    for (int i = 0; nm_lazylibs[i].name != NULL; i++) {
+        lua_newtable(L);
+        lua_pushvalue(L, -3);
+        lua_setmetatable(L, -2);
+        lua_pushvalue(L, -1);
+        lua_pushinteger(L, i);
+        lua_rawset(L, -6);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, nm_lazylibs[i].name); /* package.loaded */
+        lua_setglobal(L, nm_lazylibs[i].name);
+    }
+    lua_pop(L, 2);
+    lua_setfield(L, LUA_REGISTRYINDEX, NM_LAZYLIBS);
     nm_install_loaders(L);
     return 0;
 }

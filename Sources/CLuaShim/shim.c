@@ -83,6 +83,9 @@ typedef struct nm_Heap {
     size_t charged;   /* host-side bytes charged to the budget (nm_heap_charge) */
     int counting;
     int swift;        /* Swift is in control: allocations must not fail */
+    int host;         /* > 0: the host is building firmware tables (nm_heap_host) */
+    void **pinned;    /* Swift boxes of the boot-long functions (nm_pushpinnedfunction) */
+    size_t npinned, cappinned;
 } nm_Heap;
 
 static size_t nm_heap_share(const nm_Heap *h) {
@@ -96,15 +99,20 @@ static void *nm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     if (nsize == 0) {
         free(ptr);
         h->used -= old;
+        /* A rehash while the host builds a firmware table frees the old part. */
+        if (h->host > 0) h->base = h->base > old ? h->base - old : 0;
         return NULL;
     }
-    if (h->counting && h->limit > 0 && nsize > old && !h->swift) {
+    if (h->counting && h->limit > 0 && nsize > old && !h->swift && h->host == 0) {
         size_t after = nm_heap_share(h) + (nsize - old);
         if (after > h->limit) return NULL;
     }
     void *block = realloc(ptr, nsize);
     if (block == NULL) return NULL;
     h->used = h->used - old + nsize;
+    /* A firmware table built on first use lives in flash on the device: the growth
+       moves the base with it, so the script's share (and its peak) do not change. */
+    if (h->host > 0) h->base = h->base + nsize > old ? h->base + nsize - old : 0;
     if (h->counting) {
         size_t share = nm_heap_share(h);
         if (share > h->peak) h->peak = share;
@@ -142,6 +150,11 @@ int nm_heap_charge(lua_State *L, size_t bytes) {
     h->charged += bytes;
     if (h->counting && nm_heap_share(h) > h->peak) h->peak = nm_heap_share(h);
     return 1;
+}
+
+void nm_heap_host(lua_State *L, int on) {
+    nm_Heap *h = heap(L);
+    h->host += on ? 1 : -1;
 }
 
 void nm_heap_credit(lua_State *L, size_t bytes) {
@@ -193,18 +206,19 @@ void nm_close(lua_State *L) {
     /* __gc metamethods run now and may call Swift: nothing may fail. */
     h->swift = 1;
     lua_close(L);
+    /* The boot-long functions' Swift boxes: no Lua value can reach them any more. */
+    for (size_t i = 0; i < h->npinned; i++) nm_release(h->pinned[i]);
+    free(h->pinned);
     free(h);
 }
 
-static int nm_trampoline(lua_State *L) {
-    void **slot = (void **)lua_touserdata(L, lua_upvalueindex(1));
-    if (slot == NULL || *slot == NULL) return luaL_error(L, "function of a closed runtime");
+static int nm_invoke(lua_State *L, void *function) {
     /* No collection (hence no __gc that could raise) while Swift runs. */
     int held = nm_gchold(L);
     nm_Heap *h = heap(L);
     int swift = h->swift;
     h->swift = 1;
-    nm_Status status = nm_dispatch(L, *slot);
+    nm_Status status = nm_dispatch(L, function);
     h->swift = swift;
     if (held) nm_gcrelease(L);
     /* tmr.delay ran into the watchdog (or Ctrl-C): raise now that Swift has returned. */
@@ -219,6 +233,37 @@ static int nm_trampoline(lua_State *L) {
     default:
         return lua_error(L);
     }
+}
+
+static int nm_trampoline(lua_State *L) {
+    void **slot = (void **)lua_touserdata(L, lua_upvalueindex(1));
+    if (slot == NULL || *slot == NULL) return luaL_error(L, "function of a closed runtime");
+    return nm_invoke(L, *slot);
+}
+
+/* A boot-long function (module tables, handle metatables): its Swift box is a light
+   userdata upvalue, kept by the heap record and released after lua_close, which saves
+   the full userdata (and its __gc) that nm_pushfunction gives every other function. */
+static int nm_pinnedtrampoline(lua_State *L) {
+    return nm_invoke(L, lua_touserdata(L, lua_upvalueindex(1)));
+}
+
+void nm_pushpinnedfunction(lua_State *L, void *function) {
+    nm_Heap *h = heap(L);
+    if (h->npinned == h->cappinned) {
+        size_t cap = h->cappinned ? h->cappinned * 2 : 64;
+        void **grown = (void **)realloc(h->pinned, cap * sizeof(void *));
+        if (grown == NULL) {
+            /* Out of C memory: fall back to a collectable box. */
+            nm_pushfunction(L, function);
+            return;
+        }
+        h->pinned = grown;
+        h->cappinned = cap;
+    }
+    h->pinned[h->npinned++] = function;
+    lua_pushlightuserdata(L, function);
+    lua_pushcclosure(L, nm_pinnedtrampoline, 1);
 }
 
 void nm_pushfunction(lua_State *L, void *function) {

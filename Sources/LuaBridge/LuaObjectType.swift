@@ -64,11 +64,11 @@ public struct LuaObjectType<Object: AnyObject> {
         let bodies = methods(metatable)
         lua.newTable(fieldCapacity: Int32(bodies.count))
         for (methodName, body) in bodies {
-            lua.push(function: body)
+            lua.push(pinnedFunction: body)
             lua.setField(methodName, in: -2)
         }
         lua.setField("__index", in: -2)
-        lua.push(function: { lua throws(LuaError) in
+        lua.push(pinnedFunction: { lua throws(LuaError) in
             // __gc: the object may already have been released explicitly.
             if let raw = nm_takeobject(lua.L, 1) {
                 let object = Unmanaged<Object>.fromOpaque(raw).takeRetainedValue()
@@ -79,7 +79,7 @@ public struct LuaObjectType<Object: AnyObject> {
         lua.setField("__gc", in: -2)
         // Extra metamethods (`__len`, `__tostring`, …); never `__name` (spec §6.3).
         for (metamethod, body) in metamethods {
-            lua.push(function: body)
+            lua.push(pinnedFunction: body)
             lua.setField(metamethod, in: -2)
         }
         lua.pop()

@@ -44,4 +44,13 @@ extension LuaState {
     public func creditHeap(_ bytes: Int) {
         nm_heap_credit(L, bytes)
     }
+
+    /// Runs `body` with what the state allocates counted as the firmware's, not the
+    /// script's: a module table built on first use lives in flash on the device, so it
+    /// changes neither `node.heap()` nor the budget's peak.
+    public func withFirmwareAllocations<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        nm_heap_host(L, 1)
+        defer { nm_heap_host(L, 0) }
+        return try body()
+    }
 }

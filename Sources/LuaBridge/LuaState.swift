@@ -23,6 +23,8 @@ public struct LuaState {
     /// (20) free slots, and pushing past them corrupts the heap. False if the stack cannot grow.
     public func checkStack(_ extra: Int32) -> Bool { lua_checkstack(L, extra) != 0 }
     public func absolute(_ index: Int32) -> Int32 { lua_absindex(L, index) }
+    /// The identity of the table, userdata, function or thread at `index` (nil otherwise).
+    public func pointer(at index: Int32) -> UnsafeRawPointer? { lua_topointer(L, index) }
     public func pushValue(at index: Int32) { lua_pushvalue(L, index) }
     public func remove(at index: Int32) { nm_remove(L, index) }
     public func insert(at index: Int32) { nm_insert(L, index) }
@@ -127,6 +129,14 @@ public struct LuaState {
     /// Pushes a function that runs `body` through the trampoline.
     public func push(function body: @escaping LuaFunction.Body) {
         nm_pushfunction(L, Unmanaged.passRetained(LuaFunction(body)).toOpaque())
+    }
+
+    /// Pushes a function that lives as long as the state (a module table's function, a
+    /// handle type's method): its Swift body is kept until the state closes, without the
+    /// userdata box (and `__gc`) that `push(function:)` gives each function, which a
+    /// module table would otherwise pay for every one of its functions.
+    public func push(pinnedFunction body: @escaping LuaFunction.Body) {
+        nm_pushpinnedfunction(L, Unmanaged.passRetained(LuaFunction(body)).toOpaque())
     }
 
     // MARK: Tables (raw access only: no metamethods can run)

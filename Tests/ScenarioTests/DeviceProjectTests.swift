@@ -257,4 +257,35 @@ final class ModulePresenceTests: XCTestCase {
             XCTAssertEqual(types.stdout, expected.map { "\($0)\ttable\n" }.joined(), "firmware \(profile)")
         }
     }
+
+    /// Modules are built on first use (`ModuleRegistry`): whatever touches a module first
+    /// — a field read, an assignment, `pairs` — sees the whole module, and building it
+    /// does not count to the script's heap (on the device the tables are in flash).
+    func testModulesAreWholeOnFirstUseAndOutsideTheScriptHeap() throws {
+        let script = """
+            collectgarbage()
+            collectgarbage("stop")
+            local before = node.heap()
+            local f = sjson.encode
+            print(node.heap() == before, type(f))
+            collectgarbage("restart")
+            local names = {}
+            for k in pairs(encoder) do names[#names + 1] = k end
+            table.sort(names)
+            print(table.concat(names, ","))
+            bit.custom = 1
+            print(bit.custom, type(bit.band), bit.bnot(0))
+            local c = crypto
+            print(type(c.hash), c == crypto)
+            -- The standard libraries nothing at boot uses are built on first use too.
+            local n = 0
+            for _ in pairs(utf8) do n = n + 1 end
+            print(n, coroutine.wrap(function() coroutine.yield(7) end)(), require("io") == io, type(io.write))
+            """
+        for profile in ["2.2", "3.0"] {
+            let result = try HostProcess.run(["--firmware", profile, "--heap", "40000", "-e", script])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            XCTAssertEqual(result.stdout, "true\tfunction\nfromBase64,fromHex,toBase64,toHex\n1\tfunction\t-1\nfunction\ttrue\n6\t7\ttrue\tfunction\n", "firmware \(profile)")
+        }
+    }
 }

@@ -57,10 +57,16 @@ nm_HeapStatus nm_heap_status(lua_State *L);
 int nm_heap_charge(lua_State *L, size_t bytes);
 /// Gives back bytes charged with nm_heap_charge.
 void nm_heap_credit(lua_State *L, size_t bytes);
+/// on = 1 / 0, nested: while on, what the state allocates is the firmware's (a module
+/// table built on first use; flash on the device) and does not count to the budget.
+void nm_heap_host(lua_State *L, int on);
 
 /// Pushes a Lua function that runs the Swift body `function` (retained; released
 /// when the function is collected or the state is closed).
 void nm_pushfunction(lua_State *L, void *function);
+/// The same for a function that lives as long as the state (module tables, handle
+/// metatables): no userdata box; `function` is released by nm_close.
+void nm_pushpinnedfunction(lua_State *L, void *function);
 
 /// Pushes a new full userdata holding the retained pointer `object`, with the
 /// metatable stored in the registry at `metatableRef`.

@@ -16,6 +16,11 @@ public protocol LuaModule: AnyObject {
     /// Whether the profile's firmware has this module (default: both profiles).
     static func isAvailable(in profile: FirmwareProfile) -> Bool
 
+    /// Whether the module's object must exist from boot, before the script first
+    /// touches the module: its `init` watches the board (gpio edges, Wi-Fi events).
+    /// Default false: the object and its table are made on first use.
+    static var createdAtBoot: Bool { get }
+
     init(runtime: Runtime)
 
     /// Adds the module's functions and constants; each function is headed
@@ -25,6 +30,7 @@ public protocol LuaModule: AnyObject {
 
 extension LuaModule {
     public static func isAvailable(in profile: FirmwareProfile) -> Bool { true }
+    public static var createdAtBoot: Bool { false }
 }
 
 /// The contents of a module table, collected before it is built in the Lua state.
@@ -66,22 +72,37 @@ public struct LuaModuleTable {
         lightNulls.append(name)
     }
 
+    var count: Int { functions.count + integers.count + lightNulls.count + strings.count + tables.count }
+
     /// Pushes the table.
     func push(on lua: LuaState) {
-        lua.newTable(fieldCapacity: Int32(functions.count + integers.count + lightNulls.count + strings.count + tables.count))
-        for (name, body) in functions { lua.setFunction(name, body) }
-        for (name, value) in integers { lua.setInteger(name, value) }
+        lua.newTable(fieldCapacity: Int32(count))
+        fill(tableAt: -1, on: lua)
+    }
+
+    /// Sets the contents into the table at `index` (raw sets). The functions live as
+    /// long as the state (`push(pinnedFunction:)`).
+    func fill(tableAt index: Int32, on lua: LuaState) {
+        let index = lua.absolute(index)
+        for (name, body) in functions {
+            lua.push(pinnedFunction: body)
+            lua.setField(name, in: index)
+        }
+        for (name, value) in integers {
+            lua.push(value)
+            lua.setField(name, in: index)
+        }
         for (name, value) in strings {
             lua.push(value)
-            lua.setField(name, in: -2)
+            lua.setField(name, in: index)
         }
         for (name, nested) in tables {
             nested.push(on: lua)
-            lua.setField(name, in: -2)
+            lua.setField(name, in: index)
         }
         for name in lightNulls {
             lua.pushLightNull()
-            lua.setField(name, in: -2)
+            lua.setField(name, in: index)
         }
     }
 }

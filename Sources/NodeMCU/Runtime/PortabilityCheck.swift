@@ -90,7 +90,7 @@ public enum PortabilityCheck {
     static let checks = #"""
     local report, checkfile, nondefault, profile = ...
     local getinfo, type, rawget, setmetatable, tostring = debug.getinfo, type, rawget, setmetatable, tostring
-    local floor, mtype = math.floor, math.type
+    local floor, mtype, pairs = math.floor, math.type, pairs
     local seen = {}
     local function where()
       for level = 3, 30 do
@@ -115,7 +115,7 @@ public enum PortabilityCheck {
           return real[k]
         end,
         __newindex = real,
-        __pairs = function() return next, real, nil end,
+        __pairs = function() return pairs(real) end,
       })
       _G[name] = proxy
       if package.loaded[name] == real then package.loaded[name] = proxy end

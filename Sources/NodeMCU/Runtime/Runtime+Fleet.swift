@@ -7,7 +7,8 @@ extension Runtime {
     public func installDeviceExit() {
         _ = lua.getGlobal("os")
         guard lua.type(at: -1) == .table else { lua.pop(); return }
-        lua.push(function: { [unowned self] lua throws(LuaError) in
+        // Lives as long as this boot's state: no collectable box (fleet memory).
+        lua.push(pinnedFunction: { [unowned self] lua throws(LuaError) in
             let status: Int32
             switch lua.type(at: 1) {
             case .boolean: status = lua.boolean(at: 1) ? 0 : 1

@@ -167,6 +167,10 @@ public final class Runtime {
         Prelude.install(in: self)
         modules.installAll(in: self)
         if options.strict { PortabilityCheck.install(in: self) }
+        // The setup's garbage (the prelude's main chunk, …) goes now, not at some later
+        // cycle of the script's: a fleet keeps thousands of these heaps.
+        _ = lua.getGlobal("collectgarbage")
+        _ = lua.pcall(arguments: 0, results: 0)
         // From here on the script's allocations count (`--heap`).
         lua.setHeapBudget(options.heapLimit)
     }

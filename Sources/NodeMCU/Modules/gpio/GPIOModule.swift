@@ -14,6 +14,8 @@ import NIOCore
 /// not provided.
 public final class GPIOModule: LuaModule {
     public static let name = "gpio"
+    /// Watches the board's pin edges from boot (gpio.trig callbacks).
+    public static let createdAtBoot = true
 
     unowned let runtime: Runtime
     var board: Board { runtime.board }

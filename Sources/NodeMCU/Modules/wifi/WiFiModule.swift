@@ -14,6 +14,8 @@ import NIOCore
 /// are not in the default build and not provided.
 public final class WiFiModule: LuaModule {
     public static let name = "wifi"
+    /// Watches the board's Wi-Fi events from boot (the saved association at power-on).
+    public static let createdAtBoot = true
     /// The SDK's `EVENT_MAX` (`wifi.eventmon.EVENT_MAX`): registering it catches events
     /// the firmware has no constant for (none happen on the host).
     static let eventMax = 10
