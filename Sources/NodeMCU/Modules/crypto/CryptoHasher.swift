@@ -26,12 +26,18 @@ final class CryptoHasher {
             var digestName = Array(algorithm.rawValue.utf8CString)
             // A non-null key pointer even for an empty key: a null one means "keep the key".
             let keyBytes = key.isEmpty ? [0] : key
-            let initialized = digestName.withUnsafeMutableBufferPointer { name in
-                var parameters = [
-                    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, name.baseAddress, 0),
-                    OSSL_PARAM_construct_end(),
-                ]
-                return keyBytes.withUnsafeBufferPointer { EVP_MAC_init(context, $0.baseAddress, key.count, &parameters) }
+            // The OSSL_PARAM keeps the pointers it is given: the parameter's name (a C macro
+            // Swift imports as a String, whose C string lives only during one call unless
+            // held like this) and the digest name must stay valid until EVP_MAC_init returns.
+            // (AddressSanitizer caught the name freed before OSSL_PARAM_locate read it.)
+            let initialized = OSSL_MAC_PARAM_DIGEST.withCString { parameterName in
+                digestName.withUnsafeMutableBufferPointer { name in
+                    var parameters = [
+                        OSSL_PARAM_construct_utf8_string(parameterName, name.baseAddress, 0),
+                        OSSL_PARAM_construct_end(),
+                    ]
+                    return keyBytes.withUnsafeBufferPointer { EVP_MAC_init(context, $0.baseAddress, key.count, &parameters) }
+                }
             }
             guard initialized == 1 else {
                 EVP_MAC_CTX_free(context)
