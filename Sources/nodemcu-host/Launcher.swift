@@ -207,17 +207,7 @@ struct Launcher {
 
 /// Small file helpers without Foundation (start-up time matters).
 enum FileSystem {
-    static func read(_ path: String) -> [UInt8]? {
-        guard let file = fopen(path, "rb") else { return nil }
-        defer { fclose(file) }
-        var result: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n > 0 { result.append(contentsOf: buffer[0..<n]) }
-            if n < buffer.count { return ferror(file) == 0 ? result : nil }
-        }
-    }
+    static func read(_ path: String) -> [UInt8]? { HostFile.read(path) }
 
     static func write(_ path: String, _ bytes: [UInt8]) -> Bool {
         guard let file = fopen(path, "wb") else { return false }

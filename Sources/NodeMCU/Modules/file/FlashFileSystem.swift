@@ -150,17 +150,7 @@ final class FlashFileSystem {
 
     /// The whole host file at `path` (a path from `resolve`/`readPath`), or nil if it
     /// cannot be read.
-    func contents(of path: String) -> [UInt8]? {
-        guard let file = fopen(path, "rb") else { return nil }
-        defer { fclose(file) }
-        var result: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = fread(&buffer, 1, buffer.count, file)
-            if n > 0 { result.append(contentsOf: buffer[0..<n]) }
-            if n < buffer.count { return ferror(file) == 0 ? result : nil }
-        }
-    }
+    func contents(of path: String) -> [UInt8]? { HostFile.read(path) }
 
     /// Copies the shared copy of `path` into `root` before it is changed (copy-on-write).
     /// False if the copy failed.
