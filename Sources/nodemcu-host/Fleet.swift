@@ -297,8 +297,8 @@ struct FleetReport {
             reconnects = report.reconnects
             disconnects = report.disconnects
             connectFailures = report.connectFailures
-            published = report.published.values.reduce(0) { $0 + $1.messages }
-            received = report.received.values.reduce(0) { $0 + $1.messages }
+            published = report.publishedTotal
+            received = report.receivedTotal
             errors = report.errors.count
             reboots = report.reboots
             timersFired = report.timersFired

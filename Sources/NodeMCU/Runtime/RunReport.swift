@@ -35,6 +35,10 @@ public final class RunReport {
 
     public init() {}
 
+    /// Messages published and received, all topics.
+    public var publishedTotal: Int { published.values.reduce(0) { $0 + $1.messages } }
+    public var receivedTotal: Int { received.values.reduce(0) { $0 + $1.messages } }
+
     /// Starts collecting `runtime`'s events.
     public func attach(to runtime: Runtime) {
         runtime.observe { [self] event in record(event) }
@@ -81,8 +85,6 @@ public final class RunReport {
             list.isEmpty ? "[]" : "[" + list.map(Self.quote).joined(separator: ", ") + "]"
         }
         let heapLimit = runtime.options.heapLimit.map(String.init) ?? "null"
-        let totalPublished = published.values.reduce(0) { $0 + $1.messages }
-        let totalReceived = received.values.reduce(0) { $0 + $1.messages }
         return """
             {
               "device_seconds": \(Self.number(device)),
@@ -95,9 +97,9 @@ public final class RunReport {
                 "connects": \(connects),
                 "disconnects": \(disconnects),
                 "published": \(topics(published)),
-                "published_total": \(totalPublished),
+                "published_total": \(publishedTotal),
                 "received": \(topics(received)),
-                "received_total": \(totalReceived),
+                "received_total": \(receivedTotal),
                 "reconnects": \(reconnects)
               },
               "portability": \(strings(portability)),
