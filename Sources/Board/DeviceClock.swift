@@ -53,19 +53,21 @@ public final class DeviceClock {
     /// Loop iterations without clock activity before a virtual jump.
     public static let settlePasses = 3
 
-    // Virtual mode.
-    private var frozenNow: NIODeadline
+    // Virtual mode. The scalars below are read and set on the loop only, never across a
+    // call out, so they skip the run-time exclusivity check (each MQTT round trip
+    // begins and ends network operations: bench/NOTES.md, session 8). `queue` keeps it.
+    @exclusivity(unchecked) private var frozenNow: NIODeadline
     /// Real instant from which device time flows (a network operation is outstanding).
-    private var flowingSince: NIODeadline?
+    @exclusivity(unchecked) private var flowingSince: NIODeadline?
     private var queue = TimerQueue()
-    private var sequence: UInt64 = 0
-    private var checkScheduled = false
-    private var quietPasses = 0
-    private var activity: UInt64 = 0
-    private var pump: Scheduled<Void>?
+    @exclusivity(unchecked) private var sequence: UInt64 = 0
+    @exclusivity(unchecked) private var checkScheduled = false
+    @exclusivity(unchecked) private var quietPasses = 0
+    @exclusivity(unchecked) private var activity: UInt64 = 0
+    @exclusivity(unchecked) private var pump: Scheduled<Void>?
 
     /// Network operations in progress (see rule 3 in the type's documentation).
-    public private(set) var outstandingNetworkOperations = 0
+    @exclusivity(unchecked) public private(set) var outstandingNetworkOperations = 0
     /// Virtual jumps made so far, and the device time they skipped.
     public private(set) var jumpCount = 0
     public private(set) var skipped: TimeAmount = .zero
@@ -256,7 +258,8 @@ public final class NetworkOperation {
     init(clock: DeviceClock) { self.clock = clock }
 
     /// True while the object waits for the network; changes begin or end an operation.
-    public var isActive = false {
+    /// (Set several times per MQTT round trip, on the loop only: unchecked exclusivity.)
+    @exclusivity(unchecked) public var isActive = false {
         didSet {
             guard isActive != oldValue else { return }
             if isActive { clock.beginNetworkOperation() } else { clock.endNetworkOperation() }

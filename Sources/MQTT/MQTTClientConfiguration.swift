@@ -44,21 +44,22 @@ public struct MQTTClientConfiguration: Sendable {
 /// below half of it). A device heap model (`--heap`) can take over by setting
 /// `externalAdmission`: it is asked first and sees every change through `onChange`.
 ///
-/// Use only on the event loop of its clients.
+/// Use only on the event loop of its clients. Asked and changed on every publish, and
+/// never accessed across a call out: its properties skip the run-time exclusivity check.
 public final class MQTTQueueBudget {
     /// Bytes the queues may hold together.
-    public var limit: Int
+    @exclusivity(unchecked) public var limit: Int
     /// Bytes at which `onHighWater` is called.
-    public var highWater: Int
+    @exclusivity(unchecked) public var highWater: Int
     /// Bytes queued now, over all clients.
-    public private(set) var used = 0
+    @exclusivity(unchecked) public private(set) var used = 0
     /// Called when `used` first passes `highWater` (the host prints a warning).
-    public var onHighWater: ((_ used: Int, _ limit: Int) -> Void)?
+    @exclusivity(unchecked) public var onHighWater: ((_ used: Int, _ limit: Int) -> Void)?
     /// Hook for a device heap model: whether `bytes` more may be queued (replaces `limit`).
-    public var externalAdmission: ((_ bytes: Int) -> Bool)?
+    @exclusivity(unchecked) public var externalAdmission: ((_ bytes: Int) -> Bool)?
     /// Hook for a device heap model: every change of `used` (positive: allocated).
-    public var onChange: ((_ delta: Int) -> Void)?
-    private var warned = false
+    @exclusivity(unchecked) public var onChange: ((_ delta: Int) -> Void)?
+    @exclusivity(unchecked) private var warned = false
 
     public init(limit: Int, highWater: Int, onHighWater: ((Int, Int) -> Void)? = nil) {
         self.limit = limit
