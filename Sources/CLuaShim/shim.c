@@ -1,5 +1,7 @@
 #include "CLuaShim.h"
 #include "shim_internal.h"
+#include <dlfcn.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +77,46 @@ static int nm_gcrelease(lua_State *L) {
    collection, then "not enough memory". While Swift is in control (swift > 0) an
    allocation never fails: a memory error raised there would unwind through Swift
    frames (bridge rule 1); the overdraft is counted and later Lua allocations fail. */
+/* Where a state's blocks come from: malloc, or mimalloc for a fleet (nm_compact_heaps). */
+typedef struct nm_BlockAllocator {
+    void *(*realloc)(void *, size_t);
+    void (*free)(void *);
+} nm_BlockAllocator;
+
+static const nm_BlockAllocator nm_system_blocks = { realloc, free };
+static nm_BlockAllocator nm_mimalloc_blocks;
+static int nm_mimalloc_status;
+static pthread_once_t nm_mimalloc_once = PTHREAD_ONCE_INIT;
+
+static void nm_load_mimalloc(void) {
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+    nm_mimalloc_status = -1;   /* the sanitizer must see every block */
+    return;
+#endif
+#endif
+    /* RTLD_LOCAL: its malloc does not replace the process's; only the blocks of the
+       states that ask for it come from it. */
+    void *library = dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (library == NULL) return;
+    void *grow = dlsym(library, "mi_realloc");
+    void *release = dlsym(library, "mi_free");
+    if (grow == NULL || release == NULL) {
+        dlclose(library);
+        return;
+    }
+    nm_mimalloc_blocks.realloc = (void *(*)(void *, size_t))grow;
+    nm_mimalloc_blocks.free = (void (*)(void *))release;
+    nm_mimalloc_status = 1;
+}
+
+int nm_compact_heaps(void) {
+    pthread_once(&nm_mimalloc_once, nm_load_mimalloc);
+    return nm_mimalloc_status;
+}
+
 typedef struct nm_Heap {
+    const nm_BlockAllocator *blocks;  /* fixed for the state's life */
     size_t used;      /* bytes held by the state now */
     size_t base;      /* `used` when counting started (the host's setup) */
     size_t limit;     /* budget for used - base; 0: unlimited */
@@ -97,7 +138,7 @@ static void *nm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     nm_Heap *h = (nm_Heap *)ud;
     size_t old = ptr != NULL ? osize : 0;
     if (nsize == 0) {
-        free(ptr);
+        h->blocks->free(ptr);
         h->used -= old;
         /* A rehash while the host builds a firmware table frees the old part. */
         if (h->host > 0) h->base = h->base > old ? h->base - old : 0;
@@ -107,7 +148,7 @@ static void *nm_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         size_t after = nm_heap_share(h) + (nsize - old);
         if (after > h->limit) return NULL;
     }
-    void *block = realloc(ptr, nsize);
+    void *block = h->blocks->realloc(ptr, nsize);
     if (block == NULL) return NULL;
     h->used = h->used - old + nsize;
     /* A firmware table built on first use lives in flash on the device: the growth
@@ -169,9 +210,10 @@ static int nm_panic(lua_State *L) {
     return 0;
 }
 
-lua_State *nm_newstate(void) {
+lua_State *nm_newstate(int compact) {
     nm_Heap *h = (nm_Heap *)calloc(1, sizeof(nm_Heap));
     if (h == NULL) return NULL;
+    h->blocks = compact && nm_compact_heaps() == 1 ? &nm_mimalloc_blocks : &nm_system_blocks;
     h->swift = 1;
     lua_State *L = lua_newstate(nm_alloc, h);
     if (L == NULL) {

@@ -25,6 +25,35 @@ final class LuaHeapTests: XCTestCase {
         XCTAssertEqual(status.free, 16 * 1024 - status.used)
     }
 
+    /// A compact-heap state (a fleet device's) takes its blocks from mimalloc: it runs,
+    /// grows, collects, fails past its budget and recovers, exactly as a malloc state.
+    func testCompactHeapStateBehavesAsAMallocState() throws {
+        let support = LuaVM.compactHeapSupport
+        try XCTSkipIf(support == .mallocSanitizerBuild, "sanitizer builds keep malloc for every state")
+        XCTAssertEqual(support, .mimalloc, "libmimalloc.so.2 (Debian libmimalloc2.0: scripts/install-deps)")
+        let results: [(String?, String?, Int)] = [false, true].map { compact in
+            let vm = LuaVM(compactHeap: compact)
+            defer { vm.close() }
+            vm.openStandardLibraries()
+            let lua = vm.state
+            let grown = run(lua, """
+                local t = {} for i = 1, 20000 do t[i] = ("%d"):rep(i % 7) .. i end
+                assert(#t == 20000 and t[19999] == "19999" and t[20000] == "%d20000")
+                t = nil collectgarbage()
+                """)
+            lua.setHeapBudget(20 * 1024)
+            let refused = run(lua, "local t = {} for i = 1, 10000 do t[i] = i end")
+            XCTAssertNil(run(lua, "collectgarbage() x = string.rep('a', 1000)"))
+            return (grown, refused, lua.heapStatus.used)
+        }
+        for (grown, refused, _) in results {
+            XCTAssertNil(grown)
+            XCTAssertEqual(refused, "not enough memory")
+        }
+        // The accounting counts requested bytes, whichever allocator serves them.
+        XCTAssertEqual(results[1].2, results[0].2)
+    }
+
     func testPastTheBudgetLuaFailsWithNotEnoughMemoryAndRecovers() {
         let vm = LuaVM()
         vm.openStandardLibraries()

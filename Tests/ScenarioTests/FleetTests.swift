@@ -273,6 +273,23 @@ final class FleetTests: XCTestCase {
         XCTAssertFalse(result.stderr.contains("[0] restarting"), result.stderr)
     }
 
+    /// A fleet's Lua heaps come from mimalloc (loaded for them, `LuaVM(compactHeap:)`);
+    /// one device keeps malloc alone, as do sanitizer builds (they must see every block).
+    func testFleetDevicesTakeTheirLuaBlocksFromMimalloc() throws {
+        let url = try script("maps.lua", """
+            local f = io.open("/proc/self/maps")
+            print(f:read("a"):find("libmimalloc", 1, true) ~= nil)
+            f:close()
+            """)
+        let expected = ProcessInfo.processInfo.environment["NODEMCU_SANITIZER"] == nil ? "true" : "false"
+        let fleet = try HostProcess.run(["--devices", "2", url.path], timeout: 30)
+        XCTAssertEqual(fleet.status, 0, fleet.stderr)
+        XCTAssertEqual(Set(fleet.stdout.split(separator: "\n").map(String.init)), ["[0] \(expected)", "[1] \(expected)"])
+        XCTAssertFalse(fleet.stderr.contains("libmimalloc.so.2 not found"), fleet.stderr)
+        let single = try HostProcess.run([url.path], timeout: 30)
+        XCTAssertEqual(single.stdout, "false\n", single.stderr)
+    }
+
     /// `--modules` installs only the listed firmware modules (as a firmware build does),
     /// in every device; an unknown name is bad usage.
     func testModulesListsTheFirmwareBuild() throws {

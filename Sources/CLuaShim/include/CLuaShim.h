@@ -32,8 +32,13 @@ typedef void (*nm_Releaser)(void *box);
 /// Installs the process-wide Swift entry points. Called once before any state exists.
 void nm_install(nm_Dispatcher dispatcher, nm_Releaser releaser);
 
-/// Creates a state whose collector runs only while Lua code runs (see nm_pcall).
-lua_State *nm_newstate(void);
+/// Creates a state whose collector runs only while Lua code runs (see nm_pcall). With
+/// `compact` its blocks come from mimalloc when nm_compact_heaps() is 1, else malloc.
+lua_State *nm_newstate(int compact);
+/// Whether states can take their blocks from mimalloc (libmimalloc.so.2, loaded once,
+/// with RTLD_LOCAL: the process's malloc stays glibc's): 1; 0 if the library is
+/// missing; -1 in sanitizer builds (the sanitizer must see every block).
+int nm_compact_heaps(void);
 /// Closes the state; every pending __gc runs, errors in them are ignored by Lua.
 void nm_close(lua_State *L);
 

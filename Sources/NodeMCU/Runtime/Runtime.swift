@@ -114,7 +114,7 @@ public final class Runtime {
         self.clock = DeviceClock(eventLoop: eventLoop, mode: options.clockMode)
         self.bootTime = clock.now
         self.board = Board(clock: clock, chipID: options.chipID, settings: options.board)
-        self.vm = LuaVM()
+        self.vm = LuaVM(compactHeap: options.compactLuaHeap)
         self.mqttQueueBudget = MQTTQueueBudget(
             limit: options.mqttQueueLimit, highWater: options.mqttQueueHighWater
         ) { [prefix = options.diagnosticPrefix] used, limit in
@@ -451,7 +451,7 @@ public final class Runtime {
         noteHeapPeak()
         vm.close()
         modules = ModuleRegistry()
-        vm = LuaVM()
+        vm = LuaVM(compactHeap: options.compactLuaHeap)
         bootTime = clock.now
         bootReason = nextBootReason
         halted = false

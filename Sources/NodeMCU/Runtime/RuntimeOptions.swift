@@ -56,6 +56,8 @@ public struct RuntimeOptions: Sendable {
     public var modules: Set<String>?
     /// Prefixed to this runtime's own stderr diagnostics (fleet mode: `[17] `).
     public var diagnosticPrefix = ""
+    /// Fleet mode: the Lua state's blocks come from mimalloc (`LuaVM(compactHeap:)`).
+    public var compactLuaHeap = false
 
     public init() {}
 }
