@@ -53,9 +53,10 @@ public final class DeviceClock {
     /// Loop iterations without clock activity before a virtual jump.
     public static let settlePasses = 3
 
-    // Virtual mode. The scalars below are read and set on the loop only, never across a
-    // call out, so they skip the run-time exclusivity check (each MQTT round trip
-    // begins and ends network operations: bench/NOTES.md, session 8). `queue` keeps it.
+    // Virtual mode. These scalars and `outstandingNetworkOperations` are read and set on
+    // the loop only, never across a call out, so they skip the run-time exclusivity
+    // check (each MQTT round trip begins and ends network operations: bench/NOTES.md,
+    // session 8). `queue` keeps it.
     @exclusivity(unchecked) private var frozenNow: NIODeadline
     /// Real instant from which device time flows (a network operation is outstanding).
     @exclusivity(unchecked) private var flowingSince: NIODeadline?

@@ -71,12 +71,6 @@ static int nm_gcrelease(lua_State *L) {
     return 0;
 }
 
-/* The device heap: every block the state allocates is counted; once a budget is set
-   (nm_heap_setlimit, after the host's own setup) an allocation that would take the
-   script's share past it fails, and Lua answers as on the device: an emergency full
-   collection, then "not enough memory". While Swift is in control (swift > 0) an
-   allocation never fails: a memory error raised there would unwind through Swift
-   frames (bridge rule 1); the overdraft is counted and later Lua allocations fail. */
 /* Where a state's blocks come from: malloc, or mimalloc for a fleet (nm_compact_heaps). */
 typedef struct nm_BlockAllocator {
     void *(*realloc)(void *, size_t);
@@ -115,6 +109,12 @@ int nm_compact_heaps(void) {
     return nm_mimalloc_status;
 }
 
+/* The device heap: every block the state allocates is counted; once a budget is set
+   (nm_heap_setlimit, after the host's own setup) an allocation that would take the
+   script's share past it fails, and Lua answers as on the device: an emergency full
+   collection, then "not enough memory". While Swift is in control (swift > 0) an
+   allocation never fails: a memory error raised there would unwind through Swift
+   frames (bridge rule 1); the overdraft is counted and later Lua allocations fail. */
 typedef struct nm_Heap {
     const nm_BlockAllocator *blocks;  /* fixed for the state's life */
     size_t used;      /* bytes held by the state now */

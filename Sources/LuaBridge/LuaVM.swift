@@ -9,7 +9,7 @@ public final class LuaVM {
 
     /// `compactHeap`: the state's blocks come from mimalloc when `compactHeapSupport` is
     /// `.mimalloc` (a fleet: a state is ~2 000 small blocks, and glibc's per-block header
-    /// and 16-byte rounding cost ~9 KB per device, bench/NOTES.md session 8).
+    /// and 16-byte rounding cost ~6 KB per device, bench/NOTES.md session 8).
     public init(compactHeap: Bool = false) {
         _ = LuaDispatch.installed
         guard let L = nm_newstate(compactHeap ? 1 : 0) else {

@@ -175,7 +175,7 @@ struct FleetLauncher {
         // Thousands of Lua states: their small blocks go to mimalloc (no per-block header).
         if LuaVM.compactHeapSupport == .mallocLibraryMissing {
             Console.diagnostic("nodemcu-host: libmimalloc.so.2 not found (Debian package libmimalloc2.0): "
-                + "the devices' Lua heaps use malloc, ~9 KB more per device")
+                + "the devices' Lua heaps use malloc, ~6 KB more per device")
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let loops = Array(group.makeIterator())
