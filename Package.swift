@@ -26,8 +26,9 @@ let package = Package(
         .systemLibrary(name: "CLua", pkgConfig: "lua5.3", providers: [.apt(["liblua5.3-dev"])]),
         // libedit for line editing and history in the interactive REPL.
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
-        // OpenSSL 3's libcrypto for the crypto module (EVP digests, HMAC, AES); no Foundation.
-        .systemLibrary(name: "CLibCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // OpenSSL 3's libcrypto for the crypto module (EVP digests, HMAC, AES), loaded at the
+        // first crypto call (headers from libssl-dev); no Foundation.
+        .target(name: "CLibCrypto"),
         // The only place a Lua error is raised (DESIGN.md, bridge rule 1).
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim"]),

@@ -104,6 +104,8 @@ public enum HostProcess {
 
         init(process: Process) { self.process = process }
 
+        /// The process id (e.g. to read its /proc entries while it runs).
+        public var pid: Int32 { process.processIdentifier }
         /// stdout received so far.
         public var stdoutSoFar: String { String(decoding: output.get(0), as: UTF8.self) }
         /// stderr received so far.

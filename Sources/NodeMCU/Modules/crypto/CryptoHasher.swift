@@ -14,15 +14,17 @@ final class CryptoHasher {
     }
 
     private let context: Context
+    private let libcrypto: nm_LibCrypto
 
     /// A plain hash (`key` nil) or an HMAC keyed with `key` (any length; long keys are
     /// hashed first, as HMAC says). Nil if libcrypto refuses (e.g. MD5 under a FIPS-only
     /// configuration).
-    init?(_ algorithm: CryptoModule.Algorithm, key: [UInt8]?) {
+    init?(_ algorithm: CryptoModule.Algorithm, key: [UInt8]?, libcrypto: nm_LibCrypto) {
+        self.libcrypto = libcrypto
         if let key {
-            guard let mac = EVP_MAC_fetch(nil, "HMAC", nil) else { return nil }
-            defer { EVP_MAC_free(mac) }  // the context holds its own reference
-            guard let context = EVP_MAC_CTX_new(mac) else { return nil }
+            guard let mac = libcrypto.EVP_MAC_fetch(nil, "HMAC", nil) else { return nil }
+            defer { libcrypto.EVP_MAC_free(mac) }  // the context holds its own reference
+            guard let context = libcrypto.EVP_MAC_CTX_new(mac) else { return nil }
             var digestName = Array(algorithm.rawValue.utf8CString)
             // A non-null key pointer even for an empty key: a null one means "keep the key".
             let keyBytes = key.isEmpty ? [0] : key
@@ -33,21 +35,21 @@ final class CryptoHasher {
             let initialized = OSSL_MAC_PARAM_DIGEST.withCString { parameterName in
                 digestName.withUnsafeMutableBufferPointer { name in
                     var parameters = [
-                        OSSL_PARAM_construct_utf8_string(parameterName, name.baseAddress, 0),
-                        OSSL_PARAM_construct_end(),
+                        libcrypto.OSSL_PARAM_construct_utf8_string(parameterName, name.baseAddress, 0),
+                        libcrypto.OSSL_PARAM_construct_end(),
                     ]
-                    return keyBytes.withUnsafeBufferPointer { EVP_MAC_init(context, $0.baseAddress, key.count, &parameters) }
+                    return keyBytes.withUnsafeBufferPointer { libcrypto.EVP_MAC_init(context, $0.baseAddress, key.count, &parameters) }
                 }
             }
             guard initialized == 1 else {
-                EVP_MAC_CTX_free(context)
+                libcrypto.EVP_MAC_CTX_free(context)
                 return nil
             }
             self.context = .mac(context)
         } else {
-            guard let context = EVP_MD_CTX_new() else { return nil }
-            guard EVP_DigestInit_ex(context, algorithm.messageDigest, nil) == 1 else {
-                EVP_MD_CTX_free(context)
+            guard let context = libcrypto.EVP_MD_CTX_new() else { return nil }
+            guard libcrypto.EVP_DigestInit_ex(context, algorithm.messageDigest(libcrypto), nil) == 1 else {
+                libcrypto.EVP_MD_CTX_free(context)
                 return nil
             }
             self.context = .digest(context)
@@ -56,8 +58,8 @@ final class CryptoHasher {
 
     deinit {
         switch context {
-        case .digest(let context): EVP_MD_CTX_free(context)
-        case .mac(let context): EVP_MAC_CTX_free(context)
+        case .digest(let context): libcrypto.EVP_MD_CTX_free(context)
+        case .mac(let context): libcrypto.EVP_MAC_CTX_free(context)
         }
     }
 
@@ -65,8 +67,8 @@ final class CryptoHasher {
         guard !bytes.isEmpty else { return }
         bytes.withUnsafeBufferPointer { buffer in
             switch context {
-            case .digest(let context): _ = EVP_DigestUpdate(context, buffer.baseAddress, buffer.count)
-            case .mac(let context): _ = EVP_MAC_update(context, buffer.baseAddress, buffer.count)
+            case .digest(let context): _ = libcrypto.EVP_DigestUpdate(context, buffer.baseAddress, buffer.count)
+            case .mac(let context): _ = libcrypto.EVP_MAC_update(context, buffer.baseAddress, buffer.count)
             }
         }
     }
@@ -77,16 +79,16 @@ final class CryptoHasher {
         var length = 0
         switch context {
         case .digest(let context):
-            guard let copy = EVP_MD_CTX_new() else { return [] }
-            defer { EVP_MD_CTX_free(copy) }
+            guard let copy = libcrypto.EVP_MD_CTX_new() else { return [] }
+            defer { libcrypto.EVP_MD_CTX_free(copy) }
             var digestLength: UInt32 = 0
-            guard EVP_MD_CTX_copy_ex(copy, context) == 1,
-                  EVP_DigestFinal_ex(copy, &output, &digestLength) == 1 else { return [] }
+            guard libcrypto.EVP_MD_CTX_copy_ex(copy, context) == 1,
+                  libcrypto.EVP_DigestFinal_ex(copy, &output, &digestLength) == 1 else { return [] }
             length = Int(digestLength)
         case .mac(let context):
-            guard let copy = EVP_MAC_CTX_dup(context) else { return [] }
-            defer { EVP_MAC_CTX_free(copy) }
-            guard EVP_MAC_final(copy, &output, &length, output.count) == 1 else { return [] }
+            guard let copy = libcrypto.EVP_MAC_CTX_dup(context) else { return [] }
+            defer { libcrypto.EVP_MAC_CTX_free(copy) }
+            guard libcrypto.EVP_MAC_final(copy, &output, &length, output.count) == 1 else { return [] }
         }
         return Array(output.prefix(length))
     }
@@ -94,13 +96,13 @@ final class CryptoHasher {
 
 extension CryptoModule.Algorithm {
     /// The libcrypto digest (built-in, not deprecated in OpenSSL 3).
-    var messageDigest: OpaquePointer? {
+    func messageDigest(_ libcrypto: nm_LibCrypto) -> OpaquePointer? {
         switch self {
-        case .md5: EVP_md5()
-        case .sha1: EVP_sha1()
-        case .sha256: EVP_sha256()
-        case .sha384: EVP_sha384()
-        case .sha512: EVP_sha512()
+        case .md5: libcrypto.EVP_md5()
+        case .sha1: libcrypto.EVP_sha1()
+        case .sha256: libcrypto.EVP_sha256()
+        case .sha384: libcrypto.EVP_sha384()
+        case .sha512: libcrypto.EVP_sha512()
         }
     }
 }

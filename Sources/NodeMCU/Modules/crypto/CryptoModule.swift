@@ -1,3 +1,4 @@
+import CLibCrypto
 import LuaBridge
 
 /// Lua: the `crypto` module, both profiles (more-modules §9), after the firmware's
@@ -6,10 +7,11 @@ import LuaBridge
 /// and AES-ECB / AES-CBC with the firmware's zero padding (data padded with zeros to a
 /// multiple of 16, decryption keeps them; 16-byte keys; a missing or short IV is
 /// zero-filled, a long one cut to 16). 2.2 also has `toBase64`/`toHex`, which call
-/// `encoder` (exactly one argument). The primitives are OpenSSL's libcrypto (the
-/// `CLibCrypto` system library): EVP digests and the EVP_MAC "HMAC" in `CryptoHasher`,
-/// EVP AES-128 ECB/CBC without padding in `AESCipher`; no Foundation (swift-crypto
-/// linked it: 3.4 MiB of idle memory, bench/NOTES.md, session 7).
+/// `encoder` (exactly one argument). The primitives are OpenSSL's libcrypto (`CLibCrypto`,
+/// loaded at the first call that needs it: 1.4 MiB of idle memory otherwise, bench/NOTES.md,
+/// session 9): EVP digests and the EVP_MAC "HMAC" in `CryptoHasher`, EVP AES-128 ECB/CBC
+/// without padding in `AESCipher`; no Foundation (swift-crypto linked it: 3.4 MiB of idle
+/// memory, session 7).
 public final class CryptoModule: LuaModule {
     public static let name = "crypto"
 
@@ -48,8 +50,8 @@ public final class CryptoModule: LuaModule {
         case md5 = "MD5", sha1 = "SHA1", sha256 = "SHA256", sha384 = "SHA384", sha512 = "SHA512"
 
         /// The raw digest of `data`, or the HMAC with `key`; nil if libcrypto fails.
-        func digest(_ data: [UInt8], key: [UInt8]? = nil) -> [UInt8]? {
-            guard let hasher = CryptoHasher(self, key: key) else { return nil }
+        func digest(_ data: [UInt8], key: [UInt8]? = nil, libcrypto: nm_LibCrypto) -> [UInt8]? {
+            guard let hasher = CryptoHasher(self, key: key, libcrypto: libcrypto) else { return nil }
             hasher.update(data)
             return hasher.finalize()
         }
@@ -100,7 +102,10 @@ public final class CryptoModule: LuaModule {
 
     /// Lua: crypto.new_hash(algo) — an object with `update(s)` and `finalize()`.
     private func newHash(_ lua: LuaState) throws(LuaError) -> Int32 {
-        guard let hasher = CryptoHasher(try Self.algorithm(lua, 1), key: nil) else { throw .message("crypto op failed") }
+        let algorithm = try Self.algorithm(lua, 1)
+        guard let hasher = CryptoHasher(algorithm, key: nil, libcrypto: try Self.libcrypto()) else {
+            throw .message("crypto op failed")
+        }
         hasherType.push(hasher, on: lua)
         return 1
     }
@@ -108,7 +113,10 @@ public final class CryptoModule: LuaModule {
     /// Lua: crypto.new_hmac(algo, key) — an object with `update(s)` and `finalize()`.
     private func newHMAC(_ lua: LuaState) throws(LuaError) -> Int32 {
         let algorithm = try Self.algorithm(lua, 1)
-        guard let hasher = CryptoHasher(algorithm, key: try lua.checkBytes(2)) else { throw .message("crypto op failed") }
+        let key = try lua.checkBytes(2)
+        guard let hasher = CryptoHasher(algorithm, key: key, libcrypto: try Self.libcrypto()) else {
+            throw .message("crypto op failed")
+        }
         hasherType.push(hasher, on: lua)
         return 1
     }
@@ -145,7 +153,10 @@ public final class CryptoModule: LuaModule {
         guard key.count == 16 else { throw .message("crypto op failed") }
         if data.count % 16 != 0 { data += [UInt8](repeating: 0, count: 16 - data.count % 16) }
         iv = Array((iv + [UInt8](repeating: 0, count: 16)).prefix(16))
-        guard let output = AESCipher.run(mode == "AES-ECB" ? .ecb : .cbc, encrypt: encrypt, key: key, iv: iv, data: data) else {
+        let libcrypto = try Self.libcrypto()
+        guard let output = AESCipher.run(
+            mode == "AES-ECB" ? .ecb : .cbc, encrypt: encrypt, key: key, iv: iv, data: data, libcrypto: libcrypto)
+        else {
             throw .message("crypto op failed")
         }
         lua.push(output)
@@ -154,8 +165,20 @@ public final class CryptoModule: LuaModule {
 
     /// `algorithm`'s digest (or HMAC with `key`) of `data`, as a Lua error if libcrypto fails.
     private static func digest(_ algorithm: Algorithm, _ data: [UInt8], key: [UInt8]? = nil) throws(LuaError) -> [UInt8] {
-        guard let digest = algorithm.digest(data, key: key) else { throw .message("crypto op failed") }
+        guard let digest = algorithm.digest(data, key: key, libcrypto: try libcrypto()) else {
+            throw .message("crypto op failed")
+        }
         return digest
+    }
+
+    /// libcrypto's functions, loaded at the first call that needs them. Missing (a host
+    /// without OpenSSL 3's libcrypto.so.3; the device always has its crypto): a Lua error
+    /// that says so, rather than the device's "crypto op failed".
+    private static func libcrypto() throws(LuaError) -> nm_LibCrypto {
+        guard let functions = nm_libcrypto() else {
+            throw .message("crypto: libcrypto could not be loaded (\(String(cString: nm_libcrypto_error())))")
+        }
+        return functions.pointee
     }
 
     /// Lua (2.2): crypto.toBase64(s), crypto.toHex(s) — `encoder`'s, exactly one argument.
