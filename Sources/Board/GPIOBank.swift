@@ -44,8 +44,13 @@ public final class GPIOBank {
     let clock: DeviceClock
     weak var board: Board?
     public private(set) var state = Array(repeating: Pin(), count: 13)
-    /// Every write, in order (bounded to the last 10 000).
-    public private(set) var outputs: [Output] = []
+    /// Every write, in order: the last `outputLimit`.
+    public var outputs: [Output] { Array(writeLog.suffix(Self.outputLimit)) }
+    public static let outputLimit = 10_000
+    /// `outputs` and up to as many older writes: trimmed in batches, because dropping the
+    /// oldest at every write moved the whole log each time (a bit-banging script or a
+    /// synchronous `gpio.serout` writes millions of times).
+    private var writeLog: [Output] = []
 
     /// Subscribers to changes of a pin's read level caused from outside: `(pin, level)`.
     /// The gpio module subscribes once per boot (the key names the subscriber).
@@ -82,8 +87,8 @@ public final class GPIOBank {
     /// The firmware writes a level (`gpio.write`, `gpio.serout`).
     public func write(_ pin: Int, _ level: Int) {
         state[pin].written = level
-        outputs.append(Output(pin: pin, level: level, at: clock.now))
-        if outputs.count > 10_000 { outputs.removeFirst(outputs.count - 10_000) }
+        writeLog.append(Output(pin: pin, level: level, at: clock.now))
+        if writeLog.count >= 2 * Self.outputLimit { writeLog.removeFirst(writeLog.count - Self.outputLimit) }
         for observer in outputObservers.values { observer(pin, level) }
     }
 

@@ -486,6 +486,13 @@ long long nm_watchdog_remaining(lua_State *L) {
 
 void nm_watchdog_spent(lua_State *L) { extra(L)->wdchecked = nm_now(); }
 
+void nm_watchdog_charge(lua_State *L, unsigned long long ns) {
+    nm_Extra *e = extra(L);
+    if (e->wdtimeout == 0 || e->depth == 0) return;
+    nm_watchdog_look(e);
+    e->wddeadline = ns >= e->wddeadline ? 0 : e->wddeadline - ns;
+}
+
 void nm_trip(lua_State *L, int kind) {
     nm_Extra *e = extra(L);
     if (e->depth == 0 || e->tripped) return;

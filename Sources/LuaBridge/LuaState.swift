@@ -244,6 +244,10 @@ public struct LuaState {
     /// that time counts against the watchdog, however long (not an off-CPU gap).
     public func watchdogSpent() { nm_watchdog_spent(L) }
 
+    /// From a Swift body that simulated device time without spending it (a virtual
+    /// `tmr.delay`, a synchronous `gpio.serout`): that time counts against the watchdog.
+    public func chargeWatchdog(nanoseconds: Int64) { nm_watchdog_charge(L, UInt64(max(0, nanoseconds))) }
+
     /// From a Swift body that loops without running Lua (`tmr.delay`): ends the running
     /// Lua as the watchdog or an interrupt would, once the body has returned.
     public func trip(_ kind: LuaTrip) { nm_trip(L, kind.rawValue) }

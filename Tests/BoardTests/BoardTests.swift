@@ -33,6 +33,14 @@ final class BoardTests: XCTestCase {
         XCTAssertEqual(board.gpio.read(4), 0, "an input reads what the world drives")
     }
 
+    func testTheWriteLogKeepsTheLastTenThousandWrites() {
+        // Write n goes to pin n % 13: the pins say which writes were kept.
+        for index in 0..<25_001 { board.gpio.write(index % 13, index % 2) }
+        let outputs = board.gpio.outputs
+        XCTAssertEqual(outputs.count, GPIOBank.outputLimit)
+        XCTAssertEqual(outputs.map(\.pin), (15_001..<25_001).map { $0 % 13 }, "the last 10 000 writes, oldest first")
+    }
+
     func testEdgesReachSubscribersOnlyOnChange() {
         var edges: [[Int]] = []
         board.gpio.observeEdges("test") { edges.append([$0, $1]) }

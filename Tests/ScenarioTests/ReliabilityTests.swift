@@ -162,6 +162,56 @@ final class ReliabilityTests: XCTestCase {
         XCTAssertEqual(result.status, 0)
     }
 
+    /// A synchronous `gpio.serout` of about 2^32 cycles (a count of 0 wraps in the firmware's
+    /// unsigned counter) is the firmware's busy loop: the watchdog resets the device. The
+    /// host once built every step in memory first (found by LuaBridgeFuzzer).
+    func testSynchronousSeroutLongerThanTheWatchdogResetsTheDevice() throws {
+        for firmware in ["2.2", "3.0"] {
+            let source = """
+                gpio.mode(1, gpio.OUTPUT)
+                gpio.serout(1, gpio.HIGH, {0}, 0)
+                print("not reached")
+                """
+            let dir = try directory(source)
+            let result = try HostProcess.run(
+                ["--firmware", firmware, "--watchdog", "0.2", dir.appendingPathComponent("init.lua").path], timeout: 20)
+            XCTAssertEqual(result.status, 1, result.stderr)
+            XCTAssertEqual(result.stdout, " ets Jan  8 2013,rst cause:2, boot mode:(3,6)\n\n")
+            XCTAssertTrue(result.stderr.contains("watchdog reset"), result.stderr)
+        }
+    }
+
+    /// Device time the host simulates without spending it adds up: two synchronous
+    /// serouts, or two virtual-time `tmr.delay`s, that each fit in the watchdog but not
+    /// together reset the device, as their busy waits would on the device.
+    func testSimulatedDeviceTimeAddsUpAgainstTheWatchdog() throws {
+        let cases: [(arguments: [String], source: String)] = [
+            ([], "gpio.mode(1, gpio.OUTPUT) gpio.serout(1, 1, {100000, 100000}) print('one') gpio.serout(1, 1, {100000, 100000}) print('two')"),
+            (["--virtual-time"], "tmr.delay(200000) print('one') tmr.delay(200000) print('two')"),
+        ]
+        for (arguments, source) in cases {
+            let dir = try directory(source)
+            let result = try HostProcess.run(
+                arguments + ["--watchdog", "0.3", dir.appendingPathComponent("init.lua").path], timeout: 20)
+            XCTAssertEqual(result.status, 1, "\(arguments) \(result.stderr)")
+            XCTAssertEqual(result.stdout, "one\n ets Jan  8 2013,rst cause:2, boot mode:(3,6)\n\n", "\(arguments)")
+        }
+    }
+
+    /// An asynchronous serout of about 2^32 cycles runs step by step on the device clock:
+    /// the call returns at once and the run goes on until `--run-for` ends it.
+    func testAsynchronousSeroutOfAWrappedCycleCountRunsStepByStep() throws {
+        let source = """
+            gpio.mode(1, gpio.OUTPUT)
+            gpio.serout(1, gpio.HIGH, {1000}, 0, function() print("done") end)
+            print("returned")
+            """
+        let dir = try directory(source)
+        let result = try HostProcess.run(["--run-for", "0.5", dir.appendingPathComponent("init.lua").path], timeout: 20)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "returned\n")
+    }
+
     // MARK: Untrusted bytecode
 
     func testOnlyHostBytecodeLoads() throws {

@@ -110,6 +110,9 @@ long long nm_watchdog_remaining(lua_State *L);
 /// Host code has spent the time since the last look busy for the script (tmr.delay's
 /// spin): it counts, however long it was (it is not an off-CPU gap).
 void nm_watchdog_spent(lua_State *L);
+/// Device time the host simulated without spending it (a virtual `tmr.delay`, a
+/// synchronous `gpio.serout`): brings the deadline that much closer.
+void nm_watchdog_charge(lua_State *L, unsigned long long ns);
 /// Trips the watchdog (NM_TRIP_WATCHDOG) or an interrupt now, from a Swift body: the
 /// trampoline raises once the body has returned.
 void nm_trip(lua_State *L, int kind);

@@ -20,7 +20,7 @@ enum BridgeFuzzing {
       ["node.restart"] = true, ["node.dsleep"] = true, ["node.flashreload"] = true,
       ["node.LFS.reload"] = true, ["node.input"] = true, ["node.setpartitiontable"] = true,
       ["rtctime.dsleep"] = true, ["rtctime.dsleep_aligned"] = true,
-      ["tmr.delay"] = true,
+      ["tmr.delay"] = true, ["gpio.serout"] = true,
       ["http.get"] = true, ["http.post"] = true, ["http.put"] = true, ["http.delete"] = true,
       ["http.request"] = true, ["net.dns.resolve"] = true, ["sntp.sync"] = true,
     }

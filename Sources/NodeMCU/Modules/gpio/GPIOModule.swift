@@ -128,14 +128,17 @@ public final class GPIOModule: LuaModule {
     }
 
     /// Lua: gpio.serout(pin, start_level, delay_times[, cycle_num[, callback]]) — the
-    /// levels alternate, starting with `start_level`, for each delay in µs; with a
-    /// callback the sequence runs asynchronously on the device clock and the callback
-    /// runs afterwards; without, the writes happen within the call (the host does not
-    /// busy-wait the delays).
+    /// levels alternate, starting with `start_level`, for each delay in µs, `cycle_num`
+    /// times over the table (the firmware's 32-bit unsigned repeat counter: 0 and negative
+    /// counts wrap to about 2^32 cycles). With a callback the sequence runs asynchronously
+    /// on the device clock and the callback runs afterwards. Without, the writes happen
+    /// within the call: the host does not busy-wait the delays, but their device time
+    /// (at least 1 µs a step) counts against the watchdog, so a sequence longer than it
+    /// resets the device as the firmware's busy loop would, and moves virtual time.
     private func serout(_ lua: LuaState) throws(LuaError) -> Int32 {
         let pin = try lua.checkInteger(1)
         let level = try lua.checkInteger(2)
-        let repeats = max(try lua.optionalInteger(4, default: 1), 0)
+        let cycles = UInt64(UInt32(truncatingIfNeeded: try lua.optionalInteger(4, default: 1) &- 1)) + 1
         let hasCallback = !lua.isNoneOrNil(5)
         guard GPIOBank.exists(pin) else { throw .argument(1, "Invalid pin") }
         guard level == 0 || level == 1 else { throw .argument(2, "Wrong level type") }
@@ -149,16 +152,9 @@ public final class GPIOModule: LuaModule {
             guard let delay else { throw .argument(-1, "number expected, got \(typeName)") }
             delays.append(Int(UInt32(truncatingIfNeeded: delay)))
         }
-        var steps: [(level: Int, delay: Int)] = []
-        var current = level
-        for _ in 0..<max(repeats, 1) {
-            for delay in delays {
-                steps.append((current, delay))
-                current = 1 - current
-            }
-        }
+        let steps = SeroutSteps(delays: delays, cycles: cycles, level: level)
         if !hasCallback {
-            for step in steps { board.gpio.write(pin, step.level) }
+            writeSynchronously(pin: pin, steps: steps, lua)
             return 0
         }
         // A number as callback: the sequence runs asynchronously without one.
@@ -171,24 +167,75 @@ public final class GPIOModule: LuaModule {
         return 0
     }
 
+    /// A synchronous serout's writes, charging their device time to the watchdog: once it
+    /// would bite, the rest is not written and the device resets. Ctrl-C ends it too.
+    private func writeSynchronously(pin: Int, steps: SeroutSteps, _ lua: LuaState) {
+        var steps = steps
+        let budget = lua.watchdogRemaining
+        var spent: Int64 = 0
+        while let step = steps.next() {
+            board.gpio.write(pin, step.level)
+            let (sum, overflow) = spent.addingReportingOverflow(Int64(max(step.delay, 1)) * 1000)
+            spent = overflow ? .max : sum
+            if let budget, spent >= budget {
+                runtime.clock.advance(by: .nanoseconds(budget))
+                lua.trip(.watchdog)
+                return
+            }
+            if LuaState.interruptPending {
+                lua.trip(.interrupt)
+                return
+            }
+        }
+        runtime.clock.advance(by: .nanoseconds(spent))
+        lua.chargeWatchdog(nanoseconds: spent)
+    }
+
+    /// A serout's steps, made one at a time (a cycle count can be 2^32): the level
+    /// alternates at every step, across cycles too, as the firmware's loop does.
+    struct SeroutSteps {
+        let delays: [Int]
+        var cyclesLeft: UInt64
+        var level: Int
+        var index = 0
+
+        init(delays: [Int], cycles: UInt64, level: Int) {
+            self.delays = delays
+            self.cyclesLeft = delays.isEmpty ? 0 : cycles
+            self.level = level
+        }
+
+        mutating func next() -> (level: Int, delay: Int)? {
+            guard cyclesLeft > 0 else { return nil }
+            let step = (level: level, delay: delays[index])
+            level = 1 - level
+            index += 1
+            if index == delays.count {
+                index = 0
+                cyclesLeft -= 1
+            }
+            return step
+        }
+    }
+
     /// An asynchronous `gpio.serout`: one write per step on the device clock.
     final class SeroutRun: RuntimeHandle {
         weak var module: GPIOModule?
         let pin: Int
-        var steps: ArraySlice<(level: Int, delay: Int)>
+        var steps: SeroutSteps
         let callback: LuaRef?
         var task: ClockTask?
 
-        init(module: GPIOModule, pin: Int, steps: [(level: Int, delay: Int)], callback: LuaRef?) {
+        init(module: GPIOModule, pin: Int, steps: SeroutSteps, callback: LuaRef?) {
             self.module = module
             self.pin = pin
-            self.steps = steps[...]
+            self.steps = steps
             self.callback = callback
         }
 
         func next() {
             guard let module, module.runtime.isCurrent(module.runtime.generation) else { return }
-            guard let step = steps.popFirst() else {
+            guard let step = steps.next() else {
                 finish()
                 return
             }

@@ -74,11 +74,15 @@ public final class TimerModule: LuaModule {
             throw profile == .v2_2 ? .message("wrong arg range") : .argument(1, "wrong arg range")
         }
         if clock.isVirtual {
-            if let remaining = lua.watchdogRemaining, Int64(clamping: us) * 1000 > remaining {
+            // Saturating: a delay of 2^62 µs is "longer than any watchdog", not an overflow.
+            let (product, overflow) = Int64(clamping: us).multipliedReportingOverflow(by: 1000)
+            let nanoseconds = overflow ? Int64.max : product
+            if let remaining = lua.watchdogRemaining, nanoseconds > remaining {
                 clock.advance(by: .nanoseconds(remaining))
                 lua.trip(.watchdog)
             } else {
-                clock.advance(by: .microseconds(Int64(clamping: us)))
+                clock.advance(by: .nanoseconds(nanoseconds))
+                lua.chargeWatchdog(nanoseconds: nanoseconds)
             }
             return 0
         }
