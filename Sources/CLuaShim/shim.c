@@ -2,11 +2,17 @@
 #include "shim_internal.h"
 #include <dlfcn.h>
 #include <pthread.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+/* Ctrl-C (set by the SIGINT handler through nm_request_interrupt). Atomic, not just
+   volatile: in fleet mode every device thread clears it at its outermost pcall
+   (ThreadSanitizer reported those plain writes as a data race). Lock-free, so the
+   handler may set it; relaxed, because it orders nothing else. */
+static atomic_int nm_interrupt_flag = 0;
 
 static nm_Dispatcher nm_dispatch;
 static nm_Releaser nm_release;
@@ -365,7 +371,7 @@ int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen) {
     if (ex->depth++ == 0) {
         /* The event loop runs between tasks: that feeds the device's watchdog. */
         ex->tripped = NM_TRIP_NONE;
-        nm_interrupt_flag = 0;
+        atomic_store_explicit(&nm_interrupt_flag, 0, memory_order_relaxed);
         nm_watchdog_feed(L);
     }
     int base = lua_gettop(L) - nargs;
@@ -425,7 +431,6 @@ int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen) {
 
 #define NM_WATCHDOG_GAP_NS 10000000ULL
 
-volatile sig_atomic_t nm_interrupt_flag = 0;
 
 static unsigned long long nm_now(void) {
     struct timespec ts;
@@ -447,8 +452,7 @@ void nm_hook(lua_State *L, lua_Debug *ar) {
     nm_Extra *e = extra(L);
     if (e->depth == 0) return;
     if (!e->tripped) {
-        if (nm_interrupt_flag) {
-            nm_interrupt_flag = 0;
+        if (atomic_exchange_explicit(&nm_interrupt_flag, 0, memory_order_relaxed)) {
             e->tripped = NM_TRIP_INTERRUPT;
         } else if (e->wdtimeout != 0 && nm_watchdog_look(e) == 0) {
             e->tripped = NM_TRIP_WATCHDOG;
@@ -507,9 +511,9 @@ int nm_lasttrip(lua_State *L) {
     return trip;
 }
 
-void nm_request_interrupt(void) { nm_interrupt_flag = 1; }
+void nm_request_interrupt(void) { atomic_store_explicit(&nm_interrupt_flag, 1, memory_order_relaxed); }
 
-int nm_interrupt_pending(void) { return nm_interrupt_flag != 0; }
+int nm_interrupt_pending(void) { return atomic_load_explicit(&nm_interrupt_flag, memory_order_relaxed) != 0; }
 
 int nm_load(lua_State *L, const char *buf, size_t len, const char *chunkname) {
     /* Protected: a chunk too large for the budget fails to load ("not enough memory"). */

@@ -1,13 +1,11 @@
 #ifndef NODEMCU_SHIM_INTERNAL_H
 #define NODEMCU_SHIM_INTERNAL_H
 
-#include <signal.h>
 #include "CLuaShim.h"
 
 /* VM instructions between two looks at the watchdog's clock. */
 #define NM_HOOK_INTERVAL 1000
 
-extern volatile sig_atomic_t nm_interrupt_flag;
 void nm_hook(lua_State *L, lua_Debug *ar);
 
 /* bytecode.c: the chunk loaders that refuse bytecode this host did not write. */
