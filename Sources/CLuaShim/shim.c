@@ -452,7 +452,8 @@ void nm_hook(lua_State *L, lua_Debug *ar) {
     nm_Extra *e = extra(L);
     if (e->depth == 0) return;
     if (!e->tripped) {
-        if (atomic_exchange_explicit(&nm_interrupt_flag, 0, memory_order_relaxed)) {
+        if (atomic_load_explicit(&nm_interrupt_flag, memory_order_relaxed)
+            && atomic_exchange_explicit(&nm_interrupt_flag, 0, memory_order_relaxed)) {
             e->tripped = NM_TRIP_INTERRUPT;
         } else if (e->wdtimeout != 0 && nm_watchdog_look(e) == 0) {
             e->tripped = NM_TRIP_WATCHDOG;
