@@ -131,6 +131,24 @@ enum BridgeFuzzing {
         __len = function() return -1 end }) end
     end
 
+    -- Whether `word` is in one of the arguments (or a string inside a table argument).
+    local function quoted(args, n, word)
+      local seen = {}
+      local function has(v)
+        if type(v) == "string" then return v:find(word, 1, true) ~= nil end
+        if type(v) ~= "table" or seen[v] then return false end
+        seen[v] = true
+        for k, x in next, v do
+          if has(k) or has(x) then return true end
+        end
+        return false
+      end
+      for i = 1, n do
+        if has(args[i]) then return true end
+      end
+      return false
+    end
+
     function fuzz_bridge(s, control)
       input, pos = s, 1
       while pos <= #input do
@@ -141,7 +159,11 @@ enum BridgeFuzzing {
         local ok, err = pcall(functions[name], table.unpack(args, 1, n))
         if not ok then
           if type(err) ~= "string" then return name .. " raised a " .. type(err) end
-          if err:find("Swift", 1, true) or err:find("Fatal", 1, true) then return name .. " raised " .. err end
+          -- Swift internals in the message, unless an argument brought the word (error texts
+          -- quote arguments: "invalid option 'Fatal…'").
+          for _, word in ipairs({ "Swift", "Fatal" }) do
+            if err:find(word, 1, true) and not quoted(args, n, word) then return name .. " raised " .. err end
+          end
         end
       end
       return nil
