@@ -431,7 +431,6 @@ int nm_pcall(lua_State *L, int nargs, int nresults, size_t *msglen) {
 
 #define NM_WATCHDOG_GAP_NS 10000000ULL
 
-
 static unsigned long long nm_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -186,8 +186,8 @@ final class ReliabilityTests: XCTestCase {
     /// together reset the device, as their busy waits would on the device.
     func testSimulatedDeviceTimeAddsUpAgainstTheWatchdog() throws {
         let cases: [(arguments: [String], source: String)] = [
-            ([], "gpio.mode(1, gpio.OUTPUT) gpio.serout(1, 1, {100000, 100000}) print('one') gpio.serout(1, 1, {100000, 100000}) print('two')"),
-            (["--virtual-time"], "tmr.delay(200000) print('one') tmr.delay(200000) print('two')"),
+            ([], "gpio.mode(1, gpio.OUTPUT) gpio.serout(1, 1, {125000, 125000}) print('one') gpio.serout(1, 1, {125000, 125000}) print('two')"),
+            (["--virtual-time"], "tmr.delay(250000) print('one') tmr.delay(250000) print('two')"),
         ]
         for (arguments, source) in cases {
             let dir = try directory(source)
